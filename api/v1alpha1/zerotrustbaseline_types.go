@@ -1,0 +1,146 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Direction is a traffic direction that a baseline denies by default.
+// +kubebuilder:validation:Enum=Ingress;Egress
+type Direction string
+
+// Traffic directions.
+const (
+	DirectionIngress Direction = "Ingress"
+	DirectionEgress  Direction = "Egress"
+)
+
+// MTLSMode is the mesh's mutual TLS mode for selected namespaces.
+// +kubebuilder:validation:Enum=Strict;Permissive
+type MTLSMode string
+
+// Mutual TLS modes.
+const (
+	MTLSStrict     MTLSMode = "Strict"
+	MTLSPermissive MTLSMode = "Permissive"
+)
+
+// PodSecurityLevel is a Pod Security Standards level.
+// +kubebuilder:validation:Enum=privileged;baseline;restricted
+type PodSecurityLevel string
+
+// Pod Security Standards levels.
+const (
+	PodSecurityPrivileged PodSecurityLevel = "privileged"
+	PodSecurityBaseline   PodSecurityLevel = "baseline"
+	PodSecurityRestricted PodSecurityLevel = "restricted"
+)
+
+// ZeroTrustBaselineSpec is the floor for the namespaces it selects.
+type ZeroTrustBaselineSpec struct {
+	// namespaceSelector selects the namespaces this baseline applies to.
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector"`
+
+	// network sets default-deny NetworkPolicies.
+	// +optional
+	Network *BaselineNetwork `json:"network,omitempty"`
+
+	// mesh turns on mutual TLS and mesh-level default deny.
+	// +optional
+	Mesh *BaselineMesh `json:"mesh,omitempty"`
+
+	// podSecurity is the Pod Security Standards level enforced on selected namespaces.
+	// +optional
+	PodSecurity PodSecurityLevel `json:"podSecurity,omitempty"`
+}
+
+// BaselineNetwork is the NetworkPolicy part of a baseline.
+type BaselineNetwork struct {
+	// defaultDeny lists the directions denied unless a ServiceAccessPolicy allows them.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	DefaultDeny []Direction `json:"defaultDeny,omitempty"`
+	// allowDNS allows egress to kube-dns on 53/UDP and 53/TCP when Egress is denied.
+	// +optional
+	AllowDNS bool `json:"allowDNS,omitempty"`
+}
+
+// BaselineMesh is the service mesh part of a baseline.
+type BaselineMesh struct {
+	// mtls is Strict (Istio PeerAuthentication STRICT; Linkerd default-inbound deny) or
+	// Permissive.
+	// +optional
+	MTLS MTLSMode `json:"mtls,omitempty"`
+	// defaultDeny installs an allow-nothing mesh authorization policy.
+	// +optional
+	DefaultDeny bool `json:"defaultDeny,omitempty"`
+}
+
+// Finding is one over-privilege found by the audit.
+type Finding struct {
+	// kind of finding, e.g. PrivilegedBinding, OpenNetworkPolicy, PrivilegedPod.
+	Kind string `json:"kind"`
+	// object the finding is about.
+	Object ObjectReference `json:"object"`
+	// message says what is over-privileged and how to fix it.
+	Message string `json:"message"`
+}
+
+// ZeroTrustBaselineStatus is what the operator enforced and found.
+type ZeroTrustBaselineStatus struct {
+	// observedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// matchedNamespaceCount is the number of namespaces the baseline selects.
+	// +optional
+	MatchedNamespaceCount int32 `json:"matchedNamespaceCount"`
+	// namespaces the baseline selects (sorted, at most the first 256).
+	// +optional
+	// +listType=atomic
+	MatchedNamespaces []string `json:"matchedNamespaces,omitempty"`
+	// findingsCount is the number of audit findings.
+	// +optional
+	FindingsCount int32 `json:"findingsCount"`
+	// findings of the audit (at most the first 256).
+	// +optional
+	// +listType=atomic
+	Findings []Finding `json:"findings,omitempty"`
+	// conditions: Ready is True when the baseline is enforced in every selected namespace.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ZeroTrustBaseline sets default deny, DNS, mutual TLS and pod security for the namespaces
+// it selects, and audits them for over-privilege.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=ztb,categories=zerotrust
+// +kubebuilder:printcolumn:name="Namespaces",type=integer,JSONPath=`.status.matchedNamespaceCount`
+// +kubebuilder:printcolumn:name="Findings",type=integer,JSONPath=`.status.findingsCount`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it is a label value on every generated object"
+type ZeroTrustBaseline struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the floor the baseline sets.
+	Spec ZeroTrustBaselineSpec `json:"spec"`
+	// status is what the operator enforced and found.
+	// +optional
+	Status ZeroTrustBaselineStatus `json:"status,omitempty"`
+}
+
+// ZeroTrustBaselineList is a list of ZeroTrustBaselines.
+// +kubebuilder:object:root=true
+type ZeroTrustBaselineList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ZeroTrustBaseline `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ZeroTrustBaseline{}, &ZeroTrustBaselineList{})
+}

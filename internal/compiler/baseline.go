@@ -1,0 +1,74 @@
+package compiler
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
+)
+
+// BaselineSelects reports whether baseline b applies to namespace ns. The error is an
+// invalid spec.namespaceSelector; such a baseline selects nothing.
+//
+// The namespace's kubernetes.io/metadata.name label is assumed even when ns lacks it: the
+// API server sets it on every namespace, but Namespaces written in YAML for kubectl-zt often
+// omit it, and a selector on it must select the same namespaces offline as in the cluster.
+func BaselineSelects(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (bool, error) {
+	sel, err := metav1.LabelSelectorAsSelector(b.Spec.NamespaceSelector)
+	if err != nil {
+		return false, fmt.Errorf("ZeroTrustBaseline %s: spec.namespaceSelector: %w", b.Name, err)
+	}
+	set := labels.Set{}
+	for k, v := range ns.Labels {
+		set[k] = v
+	}
+	set[corev1.LabelMetadataName] = ns.Name
+	return sel.Matches(set), nil
+}
+
+// CompileBaseline compiles baseline b for one namespace it selects (see BaselineSelects)
+// with the default registry. See Registry.CompileBaseline.
+func CompileBaseline(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) ([]client.Object, error) {
+	return defaultRegistry.CompileBaseline(b, ns, opts)
+}
+
+// CompileBaseline returns the objects that enforce baseline b in namespace ns: for each
+// backend of opts.Backends that enforces baselines (model.BaselineBackend), its part, e.g.
+// the default-deny and DNS NetworkPolicies. The caller decides that b selects ns; the
+// result is sorted by kind and name.
+//
+// Pod Security labels are not objects of their own (they are labels on ns) and are left
+// to the caller.
+func (r Registry) CompileBaseline(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) ([]client.Object, error) {
+	m := &model.Baseline{Name: b.Name, Namespace: ns.Name, Mesh: b.Spec.Mesh.DeepCopy()}
+	if n := b.Spec.Network; n != nil {
+		for _, d := range n.DefaultDeny {
+			switch d {
+			case ztv1.DirectionIngress:
+				m.DenyIngress = true
+			case ztv1.DirectionEgress:
+				m.DenyEgress = true
+			}
+		}
+		m.AllowDNS = n.AllowDNS
+	}
+	var out []client.Object
+	for _, name := range opts.Backends {
+		bb, ok := r[name].(model.BaselineBackend)
+		if !ok {
+			continue
+		}
+		objs, err := bb.CompileBaseline(m)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: baseline %s in namespace %s: %w", name, b.Name, ns.Name, err)
+		}
+		out = append(out, objs...)
+	}
+	sortObjects(out)
+	return out, nil
+}

@@ -1,0 +1,54 @@
+package model
+
+import "strconv"
+
+// Names of generated objects.
+//
+// Every name is a DNS-1123 subdomain, deterministic, and unique across all policies and
+// baselines of the cluster, so two policies can never fight over one object:
+//
+//	zt-in.<policy>                               ingress, in the policy's namespace
+//	zt-out.<policyNamespace>.<policy>.<i>        egress of from[i], in the caller's namespace
+//	zt-out.<policyNamespace>.<policy>.<i>-<n>    egress of the n-th workload (sorted by kind
+//	                                             and name) of a ServiceAccount caller from[i]
+//	zt-baseline.<baseline>.<part>                a baseline's object, e.g. .deny or .dns
+//
+// Why this scheme:
+//   - Ingress objects live in the policy's namespace, where policy names are unique, so the
+//     policy name alone is enough.
+//   - Egress objects live in the caller's namespace, where policies of many namespaces may
+//     put theirs; the policy's namespace makes them unique there. Namespace names contain no
+//     dots and the last component is always the index, so the name parses back
+//     unambiguously even when the policy name contains dots.
+//   - The prefixes differ (zt-in, zt-out, zt-baseline), so no two kinds of object collide.
+//   - Lengths stay far below 253: namespaces and policy/baseline names are at most 63.
+//
+// Other backends use the same names for their own kinds; a name only has to be unique per
+// kind and namespace.
+const (
+	ingressPrefix  = "zt-in."
+	egressPrefix   = "zt-out."
+	baselinePrefix = "zt-baseline."
+)
+
+// IngressName is the name of the object that opens the target of p to its callers.
+func IngressName(p *Policy) string {
+	return ingressPrefix + p.Name
+}
+
+// EgressName is the name of the egress object for from[c.Index] of p. n is the index of the
+// pod selector among the caller's PodSelectors; it is part of the name only for a
+// ServiceAccount caller (the only kind that can resolve to several selectors), so that the
+// name of every other caller's egress object stays the same whatever the cluster holds.
+func EgressName(p *Policy, c *Caller, n int) string {
+	name := egressPrefix + p.Namespace + "." + p.Name + "." + strconv.Itoa(c.Index)
+	if c.Kind == CallerServiceAccount {
+		name += "-" + strconv.Itoa(n)
+	}
+	return name
+}
+
+// BaselineName is the name of part (e.g. "deny", "dns") of baseline b.
+func BaselineName(b *Baseline, part string) string {
+	return baselinePrefix + b.Name + "." + part
+}

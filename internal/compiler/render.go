@@ -1,0 +1,147 @@
+package compiler
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+)
+
+// PolicyResult is the compilation of one policy within a Rendering.
+type PolicyResult struct {
+	Namespace, Name string
+	Output          *Output
+}
+
+// Rendering is everything the operator would make of a set of policies and baselines.
+type Rendering struct {
+	// Objects the operator would apply (DryRun policies excluded), sorted by apiVersion,
+	// kind, namespace and name.
+	Objects []client.Object
+	// Policies are the compilation of every policy, sorted by namespace and name, so that
+	// tools can report what is not Ready.
+	Policies []PolicyResult
+}
+
+// RenderAll returns every object the operator would apply for these policies and
+// baselines at now, excluding what DryRun policies would create, sorted by apiVersion,
+// kind, namespace and name. kubectl-zt render and the operator's tests use it, so that
+// what a pipeline reviews is what the cluster gets.
+func RenderAll(inv Inventory, policies []ztv1.ServiceAccessPolicy, baselines []ztv1.ZeroTrustBaseline,
+	namespaces []corev1.Namespace, now time.Time, opts Options) ([]client.Object, error) {
+	r, err := defaultRegistry.Render(inv, policies, baselines, namespaces, now, opts)
+	if err != nil {
+		return nil, err
+	}
+	return r.Objects, nil
+}
+
+// Render is RenderAll with the compilation of every policy as well. Baselines are compiled
+// for each of namespaces they select (each namespace once per baseline); policies resolve
+// against inv, which should hold the same baselines and namespaces.
+func (r Registry) Render(inv Inventory, policies []ztv1.ServiceAccessPolicy, baselines []ztv1.ZeroTrustBaseline,
+	namespaces []corev1.Namespace, now time.Time, opts Options) (*Rendering, error) {
+	out := &Rendering{}
+	ps := make([]*ztv1.ServiceAccessPolicy, 0, len(policies))
+	for i := range policies {
+		ps = append(ps, &policies[i])
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].Namespace != ps[j].Namespace {
+			return ps[i].Namespace < ps[j].Namespace
+		}
+		return ps[i].Name < ps[j].Name
+	})
+	for _, p := range ps {
+		o, err := r.Compile(inv, Input{Policy: p, Now: now, Options: opts})
+		if err != nil {
+			return nil, fmt.Errorf("ServiceAccessPolicy %s/%s: %w", p.Namespace, p.Name, err)
+		}
+		out.Policies = append(out.Policies, PolicyResult{Namespace: p.Namespace, Name: p.Name, Output: o})
+		if o.DryRun {
+			continue
+		}
+		for _, br := range o.Backends {
+			if br.State == ztv1.BackendApplied {
+				out.Objects = append(out.Objects, br.Objects...)
+			}
+		}
+	}
+
+	nss := make([]*corev1.Namespace, 0, len(namespaces))
+	for i := range namespaces {
+		nss = append(nss, &namespaces[i])
+	}
+	sort.Slice(nss, func(i, j int) bool { return nss[i].Name < nss[j].Name })
+	for i := range baselines {
+		b := &baselines[i]
+		for _, ns := range nss {
+			ok, err := BaselineSelects(b, ns)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			objs, err := r.CompileBaseline(b, ns, opts)
+			if err != nil {
+				return nil, err
+			}
+			out.Objects = append(out.Objects, objs...)
+		}
+	}
+
+	sortObjects(out.Objects)
+	for i := 1; i < len(out.Objects); i++ {
+		if objectKey(out.Objects[i-1]) == objectKey(out.Objects[i]) {
+			return nil, fmt.Errorf("two policies or baselines generate %s; is one of them listed twice?", objectKey(out.Objects[i]))
+		}
+	}
+	return out, nil
+}
+
+// sortObjects sorts by apiVersion, kind, namespace and name: the order of kubectl-zt
+// output and of golden files.
+func sortObjects(objs []client.Object) {
+	sort.SliceStable(objs, func(i, j int) bool { return objectKey(objs[i]) < objectKey(objs[j]) })
+}
+
+func objectKey(o client.Object) string {
+	gvk := o.GetObjectKind().GroupVersionKind()
+	return gvk.GroupVersion().String() + " " + gvk.Kind + " " + o.GetNamespace() + "/" + o.GetName()
+}
+
+// EncodeYAML writes objects as a YAML stream ("---" between documents), in the form the
+// operator applies them: no status, no creationTimestamp, keys sorted. It is the output of
+// kubectl-zt render and of golden files.
+func EncodeYAML(objs []client.Object) ([]byte, error) {
+	var buf bytes.Buffer
+	for i, o := range objs {
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", objectKey(o), err)
+		}
+		unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+		unstructured.RemoveNestedField(u, "status")
+		if md, ok := u["metadata"].(map[string]any); ok && len(md) == 0 {
+			delete(u, "metadata")
+		}
+		b, err := yaml.Marshal(u)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", objectKey(o), err)
+		}
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes(), nil
+}

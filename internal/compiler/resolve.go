@@ -1,0 +1,497 @@
+package compiler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
+)
+
+// Model is a resolved ServiceAccessPolicy: what backends compile.
+type Model = model.Policy
+
+// Problem is a reference that did not resolve. It is not an error: under GitOps the
+// referenced object may simply not have been applied yet, so it becomes a status condition
+// and the policy grants nothing for it.
+type Problem struct {
+	// Reason is TargetNotFound, PortNotFound or CallerNotFound.
+	Reason string
+	// Message names the field and says what to fix.
+	Message string
+}
+
+// Resolution is the result of resolving a policy against an Inventory.
+type Resolution struct {
+	// Model holds what resolved. Its Callers are the resolvable from entries only.
+	Model *Model
+	// Target is set when the target or one of its ports did not resolve; the policy then
+	// grants nothing at all, since opening only part of it would be a different policy.
+	Target *Problem
+	// Callers lists the from entries that did not resolve, in spec order.
+	Callers []Problem
+	// Notes are things a user should know that are not problems, e.g. a ServiceAccount
+	// that runs no workload yet.
+	Notes []string
+}
+
+// Resolve looks up everything p refers to. It returns an error only when the Inventory
+// does (the caller retries); references that do not resolve are reported in the
+// Resolution.
+func Resolve(inv Inventory, p *ztv1.ServiceAccessPolicy, opts Options) (*Resolution, error) {
+	m := &Model{
+		Namespace:   p.Namespace,
+		Name:        p.Name,
+		Mode:        modeOf(p.Spec.Mode),
+		TrustDomain: trustDomainOf(opts.TrustDomain),
+	}
+	r := &Resolution{Model: m}
+
+	prob, err := resolveTarget(inv, p, m)
+	if err != nil {
+		return nil, err
+	}
+	r.Target = prob
+
+	for i := range p.Spec.From {
+		c, prob, note, err := resolveCaller(inv, p, i)
+		if err != nil {
+			return nil, err
+		}
+		if prob != nil {
+			r.Callers = append(r.Callers, *prob)
+			continue
+		}
+		if note != "" {
+			r.Notes = append(r.Notes, note)
+		}
+		m.Callers = append(m.Callers, *c)
+	}
+
+	if m.EgressDenied, err = egressDenied(inv, m); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func resolveTarget(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model) (*Problem, error) {
+	t := &p.Spec.Target
+	ns := p.Namespace
+	m.Target.Namespace = ns
+	switch {
+	case t.Service != "":
+		m.Target.Kind, m.Target.Name = model.TargetService, t.Service
+		svc, err := inv.Service(ns, t.Service)
+		if err != nil {
+			return nil, fmt.Errorf("get Service %s/%s: %w", ns, t.Service, err)
+		}
+		if svc == nil {
+			return targetNotFound("spec.target.service: Service %s/%s not found; create it or fix the name", ns, t.Service), nil
+		}
+		if len(svc.Spec.Selector) == 0 {
+			return targetNotFound("spec.target.service: Service %s/%s has no selector, so it has no pods a policy could open; target the pods instead (spec.target.workload or spec.target.podSelector)", ns, t.Service), nil
+		}
+		m.Target.PodSelector = &metav1.LabelSelector{MatchLabels: copyMap(svc.Spec.Selector)}
+		return resolveServicePorts(p, svc, m), nil
+
+	case t.Workload != nil:
+		m.Target.Kind, m.Target.Name, m.Target.WorkloadKind = model.TargetWorkload, t.Workload.Name, t.Workload.Kind
+		w, err := inv.Workload(ns, t.Workload.Kind, t.Workload.Name)
+		if err != nil {
+			return nil, fmt.Errorf("get %s %s/%s: %w", t.Workload.Kind, ns, t.Workload.Name, err)
+		}
+		if w == nil {
+			return targetNotFound("spec.target.workload: %s %s/%s not found; create it or fix the kind and name", t.Workload.Kind, ns, t.Workload.Name), nil
+		}
+		if len(w.PodLabels) == 0 {
+			return targetNotFound("spec.target.workload: the pod template of %s %s/%s has no labels, so its pods cannot be selected; label them", w.Kind, ns, w.Name), nil
+		}
+		m.Target.PodSelector = &metav1.LabelSelector{MatchLabels: copyMap(w.PodLabels)}
+		return resolveWorkloadPorts(p, w, m), nil
+
+	case t.PodSelector != nil:
+		m.Target.Kind = model.TargetPodSelector
+		m.Target.PodSelector = t.PodSelector.DeepCopy()
+		return resolvePlainPorts(p, m, true), nil
+
+	case t.External != nil:
+		m.Target.Kind = model.TargetExternal
+		m.Target.CIDRs = append([]string(nil), t.External.CIDRs...)
+		return resolvePlainPorts(p, m, false), nil
+
+	case t.KubernetesAPI != nil:
+		m.Target.Kind = model.TargetKubernetesAPI
+		for _, r := range t.KubernetesAPI.Rules {
+			m.Target.APIRules = append(m.Target.APIRules, *r.DeepCopy())
+		}
+		return nil, nil
+	}
+	// Validate rejects this before; never open anything for a target we do not understand.
+	return &Problem{Reason: ReasonTargetNotFound, Message: "spec.target: set exactly one of service, workload, podSelector, kubernetesAPI or external"}, nil
+}
+
+// resolveServicePorts translates Service ports to the pods' targetPorts: NetworkPolicies
+// and mesh policies see traffic after the Service has been translated, on the pod's port.
+func resolveServicePorts(p *ztv1.ServiceAccessPolicy, svc *corev1.Service, m *Model) *Problem {
+	if len(p.Spec.Ports) == 0 {
+		// A Service without ports (headless) gives direct access to its pods on any port.
+		if len(svc.Spec.Ports) == 0 {
+			m.AllPorts = true
+			return nil
+		}
+		for _, sp := range svc.Spec.Ports {
+			m.Ports = append(m.Ports, model.Port{Port: targetPort(sp), Protocol: protocolOf(ztv1.Protocol(sp.Protocol)), ServicePort: sp.Port})
+		}
+		return nil
+	}
+	for i, pr := range p.Spec.Ports {
+		proto := protocolOf(pr.Protocol)
+		var found *corev1.ServicePort
+		for j := range svc.Spec.Ports {
+			sp := &svc.Spec.Ports[j]
+			if (pr.Port.Type == intstr.String && sp.Name == pr.Port.StrVal) ||
+				(pr.Port.Type == intstr.Int && sp.Port == pr.Port.IntVal && protocolOf(ztv1.Protocol(sp.Protocol)) == proto) {
+				found = sp
+				break
+			}
+		}
+		if found == nil {
+			return &Problem{Reason: ReasonPortNotFound, Message: fmt.Sprintf(
+				"spec.ports[%d]: Service %s/%s has no port %s (it has %s); use one of its port names or numbers",
+				i, svc.Namespace, svc.Name, describePortRule(pr), describeServicePorts(svc))}
+		}
+		if sproto := protocolOf(ztv1.Protocol(found.Protocol)); sproto != proto {
+			return &Problem{Reason: ReasonPortNotFound, Message: fmt.Sprintf(
+				"spec.ports[%d]: port %q of Service %s/%s is %s, not %s; set protocol: %s",
+				i, pr.Port.StrVal, svc.Namespace, svc.Name, sproto, proto, sproto)}
+		}
+		m.Ports = append(m.Ports, model.Port{Port: targetPort(*found), Protocol: proto, ServicePort: found.Port, HTTP: copyHTTP(pr.HTTP)})
+	}
+	return nil
+}
+
+// targetPort is where a Service port sends traffic: its targetPort (a number, or a name
+// kept as a name), or the port itself when targetPort is unset.
+func targetPort(sp corev1.ServicePort) intstr.IntOrString {
+	tp := sp.TargetPort
+	if (tp.Type == intstr.Int && tp.IntVal == 0) || (tp.Type == intstr.String && tp.StrVal == "") {
+		return intstr.FromInt32(sp.Port)
+	}
+	return tp
+}
+
+// resolveWorkloadPorts checks port names against the containers' declared ports. Numbers
+// are taken as written: containers need not declare the ports they listen on.
+func resolveWorkloadPorts(p *ztv1.ServiceAccessPolicy, w *Workload, m *Model) *Problem {
+	if len(p.Spec.Ports) == 0 {
+		if len(w.Ports) == 0 {
+			m.AllPorts = true
+			return nil
+		}
+		seen := map[string]bool{}
+		for _, cp := range w.Ports {
+			port := model.Port{Port: intstr.FromInt32(cp.ContainerPort), Protocol: protocolOf(ztv1.Protocol(cp.Protocol))}
+			k := string(port.Protocol) + "/" + port.Port.String()
+			if !seen[k] {
+				seen[k] = true
+				m.Ports = append(m.Ports, port)
+			}
+		}
+		return nil
+	}
+	for i, pr := range p.Spec.Ports {
+		proto := protocolOf(pr.Protocol)
+		if pr.Port.Type == intstr.String {
+			var found *corev1.ContainerPort
+			for j := range w.Ports {
+				if w.Ports[j].Name == pr.Port.StrVal {
+					found = &w.Ports[j]
+					break
+				}
+			}
+			if found == nil {
+				return &Problem{Reason: ReasonPortNotFound, Message: fmt.Sprintf(
+					"spec.ports[%d]: no container of %s %s/%s declares a port named %q (%s); use a declared name or a number",
+					i, w.Kind, w.Namespace, w.Name, pr.Port.StrVal, describeContainerPorts(w.Ports))}
+			}
+			if cproto := protocolOf(ztv1.Protocol(found.Protocol)); cproto != proto {
+				return &Problem{Reason: ReasonPortNotFound, Message: fmt.Sprintf(
+					"spec.ports[%d]: container port %q of %s %s/%s is %s, not %s; set protocol: %s",
+					i, pr.Port.StrVal, w.Kind, w.Namespace, w.Name, cproto, proto, cproto)}
+			}
+		}
+		m.Ports = append(m.Ports, model.Port{Port: pr.Port, Protocol: proto, HTTP: copyHTTP(pr.HTTP)})
+	}
+	return nil
+}
+
+// resolvePlainPorts takes ports as written, for targets with nothing to check them against.
+// Names are refused for an external target: they name container ports, and CIDRs outside
+// the cluster have none.
+func resolvePlainPorts(p *ztv1.ServiceAccessPolicy, m *Model, namesAllowed bool) *Problem {
+	if len(p.Spec.Ports) == 0 {
+		m.AllPorts = true
+		return nil
+	}
+	for i, pr := range p.Spec.Ports {
+		if !namesAllowed && pr.Port.Type == intstr.String {
+			return &Problem{Reason: ReasonPortNotFound, Message: fmt.Sprintf(
+				"spec.ports[%d]: port %q is a name, but an external target has no named ports; use a number", i, pr.Port.StrVal)}
+		}
+		m.Ports = append(m.Ports, model.Port{Port: pr.Port, Protocol: protocolOf(pr.Protocol), HTTP: copyHTTP(pr.HTTP)})
+	}
+	return nil
+}
+
+// resolveCaller resolves from[i]. It returns the caller, or a problem, and a note for a
+// caller that resolved but grants nothing at the pod level.
+func resolveCaller(inv Inventory, p *ztv1.ServiceAccessPolicy, i int) (*model.Caller, *Problem, string, error) {
+	c := &p.Spec.From[i]
+	ns := c.Namespace
+	if ns == "" {
+		ns = p.Namespace
+	}
+	f := fmt.Sprintf("from[%d]", i)
+	out := &model.Caller{Index: i, Namespace: ns}
+	notFound := func(format string, args ...any) (*model.Caller, *Problem, string, error) {
+		return nil, &Problem{Reason: ReasonCallerNotFound, Message: f + ": " + fmt.Sprintf(format, args...)}, "", nil
+	}
+
+	switch {
+	case c.CIDR != "":
+		out.Kind, out.Namespace, out.CIDR = model.CallerCIDR, "", c.CIDR
+
+	case c.Service != "":
+		out.Kind, out.Name = model.CallerService, c.Service
+		svc, err := inv.Service(ns, c.Service)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("get Service %s/%s: %w", ns, c.Service, err)
+		}
+		if svc == nil {
+			return notFound("Service %s/%s not found; create it or fix %s.service and %s.namespace", ns, c.Service, f, f)
+		}
+		if len(svc.Spec.Selector) == 0 {
+			return notFound("Service %s/%s has no selector, so it selects no caller pods; name the workload instead (%s.workload)", ns, c.Service, f)
+		}
+		out.PodSelectors = []metav1.LabelSelector{{MatchLabels: copyMap(svc.Spec.Selector)}}
+
+	case c.Workload != nil:
+		out.Kind, out.Name, out.WorkloadKind = model.CallerWorkload, c.Workload.Name, c.Workload.Kind
+		w, err := inv.Workload(ns, c.Workload.Kind, c.Workload.Name)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("get %s %s/%s: %w", c.Workload.Kind, ns, c.Workload.Name, err)
+		}
+		if w == nil {
+			return notFound("%s %s/%s not found; create it or fix %s.workload and %s.namespace", c.Workload.Kind, ns, c.Workload.Name, f, f)
+		}
+		if len(w.PodLabels) == 0 {
+			return notFound("the pod template of %s %s/%s has no labels, so its pods cannot be selected; label them", w.Kind, ns, w.Name)
+		}
+		out.PodSelectors = []metav1.LabelSelector{{MatchLabels: copyMap(w.PodLabels)}}
+		out.ServiceAccounts = []string{serviceAccountOf(w)}
+
+	case c.ServiceAccount != "":
+		out.Kind, out.Name = model.CallerServiceAccount, c.ServiceAccount
+		ok, err := inv.ServiceAccountExists(ns, c.ServiceAccount)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("get ServiceAccount %s/%s: %w", ns, c.ServiceAccount, err)
+		}
+		if !ok {
+			return notFound("ServiceAccount %s/%s not found; create it or fix %s.serviceAccount and %s.namespace", ns, c.ServiceAccount, f, f)
+		}
+		out.ServiceAccounts = []string{c.ServiceAccount}
+		ws, err := inv.WorkloadsByServiceAccount(ns, c.ServiceAccount)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("list workloads of ServiceAccount %s/%s: %w", ns, c.ServiceAccount, err)
+		}
+		seen := map[string]bool{}
+		for _, w := range ws {
+			if len(w.PodLabels) == 0 {
+				continue
+			}
+			sel := metav1.LabelSelector{MatchLabels: copyMap(w.PodLabels)}
+			if k := labels.Set(w.PodLabels).String(); !seen[k] {
+				seen[k] = true
+				out.PodSelectors = append(out.PodSelectors, sel)
+			}
+		}
+		if len(out.PodSelectors) == 0 {
+			return out, nil, fmt.Sprintf("%s: ServiceAccount %s/%s runs no labelled Deployment, StatefulSet or DaemonSet, so NetworkPolicy grants it nothing until one does (meshes authorize its identity)", f, ns, c.ServiceAccount), nil
+		}
+
+	case c.PodSelector != nil:
+		out.Kind = model.CallerPodSelector
+		out.PodSelectors = []metav1.LabelSelector{*c.PodSelector.DeepCopy()}
+
+	case c.Namespace != "":
+		out.Kind, out.AllPods = model.CallerNamespace, true
+		n, err := inv.Namespace(ns)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("get Namespace %s: %w", ns, err)
+		}
+		if n == nil {
+			return notFound("Namespace %s not found; create it or fix %s.namespace", ns, f)
+		}
+
+	default:
+		return notFound("set exactly one of service, workload, serviceAccount, podSelector or cidr, or namespace alone")
+	}
+	return out, nil, "", nil
+}
+
+// egressDenied lists the namespaces of m's callers where a baseline denies egress: only
+// there do callers need, and may get, an egress rule.
+func egressDenied(inv Inventory, m *Model) ([]string, error) {
+	candidates := map[string]bool{}
+	for _, c := range m.Callers {
+		if c.Kind != model.CallerCIDR {
+			candidates[c.Namespace] = true
+		}
+	}
+	if m.Target.Kind == model.TargetExternal {
+		candidates[m.Namespace] = true
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	baselines, err := inv.Baselines()
+	if err != nil {
+		return nil, fmt.Errorf("list ZeroTrustBaselines: %w", err)
+	}
+	var denying []ztv1.ZeroTrustBaseline
+	for _, b := range baselines {
+		if deniesEgress(&b) {
+			denying = append(denying, b)
+		}
+	}
+	if len(denying) == 0 {
+		return nil, nil
+	}
+	var out []string
+	for ns := range candidates {
+		n, err := inv.Namespace(ns)
+		if err != nil {
+			return nil, fmt.Errorf("get Namespace %s: %w", ns, err)
+		}
+		if n == nil {
+			continue
+		}
+		for i := range denying {
+			// A baseline with an invalid selector selects nothing; its own status says so.
+			if ok, _ := BaselineSelects(&denying[i], n); ok {
+				out = append(out, ns)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func deniesEgress(b *ztv1.ZeroTrustBaseline) bool {
+	if b.Spec.Network == nil {
+		return false
+	}
+	for _, d := range b.Spec.Network.DefaultDeny {
+		if d == ztv1.DirectionEgress {
+			return true
+		}
+	}
+	return false
+}
+
+func serviceAccountOf(w *Workload) string {
+	if w.ServiceAccount == "" {
+		return "default"
+	}
+	return w.ServiceAccount
+}
+
+func targetNotFound(format string, args ...any) *Problem {
+	return &Problem{Reason: ReasonTargetNotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+// protocolOf applies the CRD's default: an unset protocol is TCP, as for Kubernetes ports.
+func protocolOf(p ztv1.Protocol) ztv1.Protocol {
+	if p == "" {
+		return "TCP"
+	}
+	return p
+}
+
+func modeOf(m ztv1.Mode) ztv1.Mode {
+	if m == "" {
+		return ztv1.ModeEnforce
+	}
+	return m
+}
+
+// DefaultTrustDomain is the mesh trust domain when Options.TrustDomain is empty.
+const DefaultTrustDomain = "cluster.local"
+
+func trustDomainOf(td string) string {
+	if td == "" {
+		return DefaultTrustDomain
+	}
+	return td
+}
+
+func describePortRule(pr ztv1.PortRule) string {
+	if pr.Port.Type == intstr.String {
+		return fmt.Sprintf("%q", pr.Port.StrVal)
+	}
+	return fmt.Sprintf("%d/%s", pr.Port.IntVal, protocolOf(pr.Protocol))
+}
+
+func describeServicePorts(svc *corev1.Service) string {
+	if len(svc.Spec.Ports) == 0 {
+		return "no ports"
+	}
+	var parts []string
+	for _, sp := range svc.Spec.Ports {
+		s := fmt.Sprintf("%d/%s", sp.Port, protocolOf(ztv1.Protocol(sp.Protocol)))
+		if sp.Name != "" {
+			s = sp.Name + " " + s
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func describeContainerPorts(ports []corev1.ContainerPort) string {
+	var names []string
+	for _, p := range ports {
+		if p.Name != "" {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "it declares no named ports"
+	}
+	return "declared: " + strings.Join(names, ", ")
+}
+
+func copyMap(in map[string]string) map[string]string {
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
+}
+
+func copyHTTP(in []ztv1.HTTPRule) []ztv1.HTTPRule {
+	if in == nil {
+		return nil
+	}
+	out := make([]ztv1.HTTPRule, len(in))
+	for i := range in {
+		in[i].DeepCopyInto(&out[i])
+	}
+	return out
+}
