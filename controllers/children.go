@@ -1,0 +1,172 @@
+package controllers
+
+import (
+	"context"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
+)
+
+// ChildKinds are the kinds of object the operator generates. Each is cached as unstructured,
+// filtered to objects carrying the managed-by label, and indexed by owning policy.
+var ChildKinds = []schema.GroupVersionKind{
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+}
+
+// IndexOwner indexes generated objects by what generated them:
+// "ServiceAccessPolicy/namespace/name" or "ZeroTrustBaseline/name".
+const IndexOwner = "zerotrust.dev/owner"
+
+// NewChild returns an empty unstructured object of kind gvk.
+func NewChild(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	return u
+}
+
+func newChildList(gvk schema.GroupVersionKind) *unstructured.UnstructuredList {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	return l
+}
+
+// ownerKey names what a generated object belongs to, from its labels.
+func ownerKey(o client.Object) string {
+	l := o.GetLabels()
+	switch {
+	case l[ztv1.LabelManagedBy] != ztv1.ManagedByValue:
+		return ""
+	case l[ztv1.LabelPolicyName] != "":
+		return policyOwnerKey(l[ztv1.LabelPolicyNamespace], l[ztv1.LabelPolicyName])
+	case l[ztv1.LabelBaseline] != "":
+		return baselineOwnerKey(l[ztv1.LabelBaseline])
+	}
+	return ""
+}
+
+func policyOwnerKey(namespace, name string) string {
+	return "ServiceAccessPolicy/" + nsName(namespace, name)
+}
+
+func baselineOwnerKey(name string) string { return "ZeroTrustBaseline/" + name }
+
+// SetupChildIndexes indexes every child kind by owning policy.
+func SetupChildIndexes(ctx context.Context, mgr manager.Manager) error {
+	for _, gvk := range ChildKinds {
+		if err := mgr.GetFieldIndexer().IndexField(ctx, NewChild(gvk), IndexOwner, func(o client.Object) []string {
+			if k := ownerKey(o); k != "" {
+				return []string{k}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// childKey identifies a generated object across kinds.
+type childKey struct {
+	gvk             schema.GroupVersionKind
+	namespace, name string
+}
+
+func keyOf(o client.Object) childKey {
+	return childKey{gvk: o.GetObjectKind().GroupVersionKind(), namespace: o.GetNamespace(), name: o.GetName()}
+}
+
+// listChildren returns the objects generated for owner (see ownerKey), in every namespace.
+func listChildren(ctx context.Context, c client.Reader, owner string) (map[childKey]client.Object, error) {
+	out := map[childKey]client.Object{}
+	for _, gvk := range ChildKinds {
+		list := newChildList(gvk)
+		if err := c.List(ctx, list, client.MatchingFields{IndexOwner: owner}); err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			item := &list.Items[i]
+			item.SetGroupVersionKind(gvk)
+			out[keyOf(item)] = item
+		}
+	}
+	return out, nil
+}
+
+// sortedKeys orders children for deterministic deletes.
+func sortedKeys(m map[childKey]client.Object) []childKey {
+	keys := make([]childKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if keys[a].gvk.String() != keys[b].gvk.String() {
+			return keys[a].gvk.String() < keys[b].gvk.String()
+		}
+		if keys[a].namespace != keys[b].namespace {
+			return keys[a].namespace < keys[b].namespace
+		}
+		return keys[a].name < keys[b].name
+	})
+	return keys
+}
+
+// childToPolicy maps an event on a generated object to its policy, so drift is repaired.
+func childToPolicy(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	if l[ztv1.LabelManagedBy] != ztv1.ManagedByValue || l[ztv1.LabelPolicyName] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: l[ztv1.LabelPolicyNamespace], Name: l[ztv1.LabelPolicyName]}}}
+}
+
+// childToBaseline maps an event on a generated object to its baseline.
+func childToBaseline(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	if l[ztv1.LabelManagedBy] != ztv1.ManagedByValue || l[ztv1.LabelBaseline] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: l[ztv1.LabelBaseline]}}}
+}
+
+// applyChildren applies each desired object (see apply.Apply: nothing is written when the
+// cached object already matches) and removes it from live, which is left holding what is
+// stale. It goes on past a failure and returns the first error.
+func applyChildren(ctx context.Context, c client.Client, desired []client.Object, live map[childKey]client.Object) error {
+	var first error
+	for _, obj := range desired {
+		k := keyOf(obj)
+		current := live[k]
+		delete(live, k)
+		wrote, err := apply.Apply(ctx, c, obj, current)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if wrote {
+			log.FromContext(ctx).V(1).Info("applied", "kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name), "repaired", current != nil)
+		}
+	}
+	return first
+}
+
+// deleteChildren deletes generated objects that are no longer called for.
+func deleteChildren(ctx context.Context, c client.Client, stale map[childKey]client.Object) error {
+	for _, k := range sortedKeys(stale) {
+		if err := c.Delete(ctx, stale[k]); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		log.FromContext(ctx).V(1).Info("deleted", "kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name))
+	}
+	return nil
+}

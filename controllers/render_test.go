@@ -1,0 +1,105 @@
+package controllers_test
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/inventory/static"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/testenv"
+)
+
+// comparable keeps what the operator decides about an object: identity, labels,
+// annotations and everything outside metadata and status. Server-set metadata and the owner
+// references (which need the live policy's UID) are left out.
+func comparable(u *unstructured.Unstructured) map[string]any {
+	out := map[string]any{}
+	for k, v := range u.Object {
+		if k != "metadata" && k != "status" {
+			out[k] = v
+		}
+	}
+	out["metadata"] = map[string]any{
+		"name": u.GetName(), "namespace": u.GetNamespace(),
+		"labels": u.GetLabels(), "annotations": u.GetAnnotations(),
+	}
+	// One number type on both sides: decoded YAML has float64, the API client int64.
+	data, err := json.Marshal(out)
+	Expect(err).NotTo(HaveOccurred())
+	var normalized map[string]any
+	Expect(json.Unmarshal(data, &normalized)).To(Succeed())
+	return normalized
+}
+
+var _ = Describe("kubectl-zt render", func() {
+	It("prints exactly what the operator creates for config/samples", func() {
+		objs, err := static.Load([]string{filepath.Join(testenv.RepoRoot(), "config", "samples")}, nil, "default")
+		Expect(err).NotTo(HaveOccurred())
+		inv, err := static.Build(objs)
+		Expect(err).NotTo(HaveOccurred())
+
+		// The cluster gets the same YAML, namespaces first.
+		for _, kindFirst := range []bool{true, false} {
+			for _, o := range objs {
+				if (o.Object.GetObjectKind().GroupVersionKind().Kind == "Namespace") == kindFirst {
+					create(o.Object.DeepCopyObject().(client.Object))
+				}
+			}
+		}
+		var namespaces []string
+		for _, ns := range inv.Namespaces() {
+			namespaces = append(namespaces, ns.Name)
+		}
+		for _, p := range inv.Policies() {
+			Eventually(func(g Gomega) {
+				g.Expect(ready(g, &p).Reason).To(Equal("Enforced"))
+			}).Should(Succeed(), "policy %s/%s", p.Namespace, p.Name)
+		}
+
+		var baselines []ztv1.ZeroTrustBaseline
+		baselines, err = inv.Baselines()
+		Expect(err).NotTo(HaveOccurred())
+		rendered, err := compiler.RenderAll(inv, inv.Policies(), baselines, inv.Namespaces(), time.Now(),
+			compiler.Options{Backends: []ztv1.Backend{ztv1.BackendNetworkPolicy}, TrustDomain: "cluster.local"})
+		Expect(err).NotTo(HaveOccurred())
+		stream, err := compiler.EncodeYAML(rendered)
+		Expect(err).NotTo(HaveOccurred())
+		want := map[string]map[string]any{}
+		dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(stream)), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if dec.Decode(&u.Object) != nil {
+				break
+			}
+			if len(u.Object) > 0 {
+				want[u.GetKind()+"/"+u.GetNamespace()+"/"+u.GetName()] = comparable(u)
+			}
+		}
+		Expect(want).NotTo(BeEmpty())
+
+		Eventually(func(g Gomega) {
+			got := map[string]map[string]any{}
+			for _, ns := range namespaces {
+				list := &unstructured.UnstructuredList{}
+				list.SetAPIVersion("networking.k8s.io/v1")
+				list.SetKind("NetworkPolicyList")
+				g.Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue})).To(Succeed())
+				for i := range list.Items {
+					u := &list.Items[i]
+					got[u.GetKind()+"/"+u.GetNamespace()+"/"+u.GetName()] = comparable(u)
+				}
+			}
+			g.Expect(cmp.Diff(want, got)).To(BeEmpty(), "render (-) versus cluster (+)")
+		}).Should(Succeed())
+	})
+})

@@ -1,0 +1,303 @@
+// Package controllers holds the thin reconcilers: fetch, resolve through the compiler, apply,
+// report. Everything that decides what to generate lives in internal/compiler.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+)
+
+// Finalizer lets the operator remove generated objects in other namespaces, which
+// ownerReferences cannot reach, before a policy goes away.
+const Finalizer = "zerotrust.dev/cleanup"
+
+// ServiceAccessPolicyReconciler turns ServiceAccessPolicies into enforcement and keeps it so.
+type ServiceAccessPolicyReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	Options  compiler.Options
+	// MaxConcurrentReconciles bounds parallel reconciles (default 4).
+	MaxConcurrentReconciles int
+	// SkipNameValidation allows a second instance of the controller in one process (tests).
+	SkipNameValidation bool
+}
+
+// +kubebuilder:rbac:groups=zerotrust.dev,resources=serviceaccesspolicies,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=zerotrust.dev,resources=serviceaccesspolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=zerotrust.dev,resources=serviceaccesspolicies/finalizers,verbs=update
+
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;serviceaccounts;namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile runs the phases of one policy: finalize or ensure the finalizer, compile, apply,
+// prune, report.
+func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	policy := &ztv1.ServiceAccessPolicy{}
+	if err := r.Client.Get(ctx, req.NamespacedName, policy); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !policy.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, policy)
+	}
+	if err := r.ensureFinalizer(ctx, policy); err != nil {
+		return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+	}
+
+	now := r.Clock.Now()
+	out, err := compiler.Compile(&cacheInventory{ctx: ctx, c: r.Client}, compiler.Input{Policy: policy, Now: now, Options: r.Options})
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("compiling: %w", err)
+	}
+
+	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name))
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing generated objects: %w", err)
+	}
+	applyErrs := r.applyAll(ctx, policy, out, live)
+	if err := deleteChildren(ctx, r.Client, live); err != nil {
+		return ctrl.Result{}, fmt.Errorf("removing stale objects: %w", err)
+	}
+	if err := r.report(ctx, policy, out, applyErrs); err != nil {
+		return ctrl.Result{}, fmt.Errorf("updating status: %w", err)
+	}
+	for _, err := range applyErrs {
+		if err != nil && !apierrors.IsInvalid(err) && !apierrors.IsForbidden(err) {
+			return ctrl.Result{}, err // transient: retry with backoff
+		}
+	}
+	if out.NextTransition != nil {
+		// Wake up exactly when the schedule or expiry changes what the policy grants.
+		return ctrl.Result{RequeueAfter: max(out.NextTransition.Sub(now), time.Millisecond)}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *ServiceAccessPolicyReconciler) ensureFinalizer(ctx context.Context, policy *ztv1.ServiceAccessPolicy) error {
+	if controllerutil.ContainsFinalizer(policy, Finalizer) {
+		return nil
+	}
+	base := policy.DeepCopy()
+	controllerutil.AddFinalizer(policy, Finalizer)
+	return r.Client.Patch(ctx, policy, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+}
+
+// applyAll applies what the compiler produced (nothing in DryRun) and removes each applied
+// object from live, leaving there what is stale. Errors are collected per backend: one
+// backend's failure does not stop the others.
+func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, live map[childKey]client.Object) map[ztv1.Backend]error {
+	errs := map[ztv1.Backend]error{}
+	if out.DryRun {
+		return errs
+	}
+	owner := metav1.OwnerReference{
+		APIVersion: ztv1.GroupVersion.String(), Kind: "ServiceAccessPolicy",
+		Name: policy.Name, UID: policy.UID,
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+	}
+	for _, b := range out.Backends {
+		for _, obj := range b.Objects {
+			// Cross-namespace owner references are not allowed; the finalizer covers those.
+			if obj.GetNamespace() == policy.Namespace {
+				obj.SetOwnerReferences([]metav1.OwnerReference{owner})
+			}
+		}
+		if err := applyChildren(ctx, r.Client, b.Objects, live); err != nil {
+			errs[b.Backend] = err
+		}
+	}
+	return errs
+}
+
+// report writes status only when it changed, and records an Event when Ready changes.
+func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs map[ztv1.Backend]error) error {
+	st := policyStatus(policy, out, applyErrs)
+	if equality.Semantic.DeepEqual(st, policy.Status) {
+		return nil
+	}
+	before := readyOf(policy.Status.Conditions)
+	base := policy.DeepCopy()
+	policy.Status = st
+	if err := r.Client.Status().Patch(ctx, policy, client.MergeFrom(base)); err != nil {
+		return err
+	}
+	after := readyOf(st.Conditions)
+	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) && r.Recorder != nil {
+		kind := corev1.EventTypeNormal
+		if after.Status != metav1.ConditionTrue {
+			kind = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(policy, nil, kind, after.Reason, "Reconcile", "%s", after.Message)
+	}
+	return nil
+}
+
+func readyOf(conds []metav1.Condition) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == ztv1.ConditionReady {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+// finalize removes everything the policy generated, in every namespace, then the finalizer.
+func (r *ServiceAccessPolicyReconciler) finalize(ctx context.Context, policy *ztv1.ServiceAccessPolicy) error {
+	if !controllerutil.ContainsFinalizer(policy, Finalizer) {
+		return nil
+	}
+	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name))
+	if err != nil {
+		return fmt.Errorf("listing generated objects: %w", err)
+	}
+	if err := deleteChildren(ctx, r.Client, live); err != nil {
+		return fmt.Errorf("removing generated objects: %w", err)
+	}
+	base := policy.DeepCopy()
+	controllerutil.RemoveFinalizer(policy, Finalizer)
+	return client.IgnoreNotFound(r.Client.Patch(ctx, policy, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
+}
+
+// specOrDeletion passes policy updates that change what to do: a new generation, or the
+// start of deletion. Status updates (the reconciler's own) pass nothing.
+var specOrDeletion = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() ||
+			!e.ObjectNew.GetDeletionTimestamp().IsZero()
+	},
+}
+
+// SetupWithManager wires the watches: policies, what they generate (drift), and what they
+// refer to, each mapped to policies through a field index.
+func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	workers := r.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = 4
+	}
+	c := mgr.GetClient()
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("serviceaccesspolicy").
+		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: ptr.To(r.SkipNameValidation)})
+	for _, gvk := range ChildKinds {
+		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy))
+	}
+	sa := &metav1.PartialObjectMetadata{}
+	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
+	return b.
+		Watches(&corev1.Service{}, byIndex(c, IndexService, func(o client.Object) []string {
+			return []string{nsName(o.GetNamespace(), o.GetName())}
+		})).
+		Watches(&appsv1.Deployment{}, byIndex2(c, workloadRefs(ztv1.WorkloadDeployment))).
+		Watches(&appsv1.StatefulSet{}, byIndex2(c, workloadRefs(ztv1.WorkloadStatefulSet))).
+		Watches(&appsv1.DaemonSet{}, byIndex2(c, workloadRefs(ztv1.WorkloadDaemonSet))).
+		Watches(sa, byIndex(c, IndexServiceAccount, func(o client.Object) []string {
+			return []string{nsName(o.GetNamespace(), o.GetName())}
+		})).
+		Watches(&corev1.Namespace{}, byIndex(c, IndexNamespace, func(o client.Object) []string {
+			return []string{o.GetName()}
+		})).
+		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(baselineToPolicies(c))).
+		Complete(r)
+}
+
+// byIndex maps an event to the policies whose index holds one of keys(object).
+func byIndex(c client.Reader, index string, keys func(client.Object) []string) handler.EventHandler {
+	return byIndex2(c, func(o client.Object) map[string][]string { return map[string][]string{index: keys(o)} })
+}
+
+func byIndex2(c client.Reader, refs func(client.Object) map[string][]string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var reqs []reconcile.Request
+		seen := map[client.ObjectKey]bool{}
+		for index, keys := range refs(o) {
+			reqs = policiesFor(ctx, c, index, keys, seen, reqs)
+		}
+		return reqs
+	})
+}
+
+// policiesFor appends to reqs the policies whose index holds one of keys, skipping those
+// in seen.
+func policiesFor(ctx context.Context, c client.Reader, index string, keys []string, seen map[client.ObjectKey]bool, reqs []reconcile.Request) []reconcile.Request {
+	for _, k := range keys {
+		var list ztv1.ServiceAccessPolicyList
+		if err := c.List(ctx, &list, client.MatchingFields{index: k}); err != nil {
+			log.FromContext(ctx).Error(err, "mapping event to policies", "index", index, "key", k)
+			continue
+		}
+		for i := range list.Items {
+			key := client.ObjectKeyFromObject(&list.Items[i])
+			if !seen[key] {
+				seen[key] = true
+				reqs = append(reqs, reconcile.Request{NamespacedName: key})
+			}
+		}
+	}
+	return reqs
+}
+
+// workloadRefs: a workload matters to policies that name it and to policies that name the
+// ServiceAccount its pods run as (its labels are that identity's pod selector).
+func workloadRefs(kind ztv1.WorkloadKind) func(client.Object) map[string][]string {
+	return func(o client.Object) map[string][]string {
+		return map[string][]string{
+			IndexWorkload:       {workloadKey(kind, o.GetNamespace(), o.GetName())},
+			IndexServiceAccount: {nsName(o.GetNamespace(), podServiceAccount(o))},
+		}
+	}
+}
+
+// baselineToPolicies: a baseline decides where egress is denied, so its change concerns the
+// policies with callers in the namespaces it selects. Old and new objects are both mapped.
+func baselineToPolicies(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		b, ok := o.(*ztv1.ZeroTrustBaseline)
+		if !ok {
+			return nil
+		}
+		sel, err := metav1.LabelSelectorAsSelector(b.Spec.NamespaceSelector)
+		if err != nil {
+			return nil
+		}
+		var nss corev1.NamespaceList
+		if err := c.List(ctx, &nss, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+			log.FromContext(ctx).Error(err, "listing namespaces of baseline", "baseline", klog.KObj(b))
+			return nil
+		}
+		var names []string
+		for _, ns := range nss.Items {
+			names = append(names, ns.Name)
+		}
+		return policiesFor(ctx, c, IndexNamespace, names, map[client.ObjectKey]bool{}, nil)
+	}
+}

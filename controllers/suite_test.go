@@ -1,0 +1,93 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/zerotrust-dev/zerotrust-operator/internal/operator"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/testenv"
+)
+
+var (
+	env     *envtest.Environment
+	cfg     *rest.Config
+	k8s     client.Client
+	ctx     context.Context
+	cancel  context.CancelFunc
+	stopped = make(chan struct{})
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+	RunSpecs(t, "Controllers")
+}
+
+var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+	var err error
+	env, cfg, err = testenv.Start(testenv.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+	mgr, err := operator.New(ctx, cfg, operator.Options{MetricsAddr: "0", ProbeAddr: "0"})
+	Expect(err).NotTo(HaveOccurred())
+	go func() {
+		defer GinkgoRecover()
+		defer close(stopped)
+		Expect(operator.Run(ctx, mgr)).To(Succeed())
+	}()
+})
+
+var _ = AfterSuite(func() {
+	if cancel != nil {
+		cancel()
+		Eventually(stopped).Should(BeClosed())
+	}
+	if env != nil {
+		Expect(env.Stop()).To(Succeed())
+	}
+})
+
+// writeCounter counts the write requests that pass through a rest.Config.
+type writeCounter struct{ n atomic.Int64 }
+
+func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
+	out := rest.CopyConfig(cfg)
+	out.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			switch req.Method {
+			case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+				w.n.Add(1)
+				GinkgoWriter.Printf("write: %s %s\n", req.Method, req.URL.Path)
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	return out
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+var nsCounter atomic.Int64
+
+// uniqueName returns a name not used by any other test in this run.
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, nsCounter.Add(1))
+}
