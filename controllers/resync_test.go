@@ -16,22 +16,32 @@ import (
 	"github.com/zerotrust-dev/zerotrust-operator/internal/operator"
 )
 
-// reconciles is the number of successful ServiceAccessPolicy reconciles in this process.
-func reconciles() float64 {
+// metricValue sums the samples of a metric in the controller-runtime registry whose
+// labels include want.
+func metricValue(name string, want map[string]string) float64 {
 	families, err := metrics.Registry.Gather()
 	Expect(err).NotTo(HaveOccurred())
 	total := 0.0
 	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
+		if f.GetName() != name {
 			continue
 		}
+	samples:
 		for _, m := range f.GetMetric() {
-			if label(m, "controller") == "serviceaccesspolicy" && label(m, "result") == "success" {
-				total += m.GetCounter().GetValue()
+			for k, v := range want {
+				if label(m, k) != v {
+					continue samples
+				}
 			}
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return total
+}
+
+// reconciles is the number of successful ServiceAccessPolicy reconciles in this process.
+func reconciles() float64 {
+	return metricValue("controller_runtime_reconcile_total", map[string]string{"controller": "serviceaccesspolicy", "result": "success"})
 }
 
 func label(m *dto.Metric, name string) string {

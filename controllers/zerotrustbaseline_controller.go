@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -17,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -31,21 +36,45 @@ const (
 	ReasonInvalidSelector = "InvalidSelector"
 )
 
-// maxListedNamespaces bounds status.matchedNamespaces; the count is always exact.
-const maxListedNamespaces = 256
+// maxListedNamespaces and maxListedFindings bound status lists; the counts are exact.
+const (
+	maxListedNamespaces = 256
+	maxListedFindings   = 256
+)
 
 // ZeroTrustBaselineReconciler enforces the network floor of a ZeroTrustBaseline in every
-// namespace it selects: default deny and DNS.
+// namespace it selects (default deny and DNS) and audits those namespaces for
+// over-privilege. (Pod Security labels are the NamespaceReconciler's.)
 type ZeroTrustBaselineReconciler struct {
-	Client             client.Client
+	Client client.Client
+	// APIReader reads what the audit looks at straight from the API server, page by page,
+	// so that pods and RBAC objects are never cached whole.
+	APIReader          client.Reader
 	Recorder           events.EventRecorder
 	Options            compiler.Options
 	SkipNameValidation bool
+	// AuditInterval is how often the audit runs again when nothing else changed
+	// (default 5 minutes).
+	AuditInterval time.Duration
+	Clock         clock.PassiveClock
+
+	mu     sync.Mutex
+	audits map[string]auditRun
+}
+
+// auditRun remembers the last audit of a baseline, to run it again only when due.
+type auditRun struct {
+	at         time.Time
+	generation int64
+	namespaces string
+	findings   []ztv1.Finding
 }
 
 // +kubebuilder:rbac:groups=zerotrust.dev,resources=zerotrustbaselines,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=zerotrust.dev,resources=zerotrustbaselines/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=zerotrust.dev,resources=zerotrustbaselines/finalizers,verbs=update
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
 
 // Reconcile applies the baseline's objects in each selected namespace and removes them from
 // namespaces that left the selection.
@@ -62,6 +91,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		if err := deleteChildren(ctx, r.Client, live); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing generated objects: %w", err)
 		}
+		r.forget(b.Name)
 		return ctrl.Result{}, r.patchFinalizer(ctx, b, controllerutil.RemoveFinalizer)
 	}
 	if err := r.patchFinalizer(ctx, b, controllerutil.AddFinalizer); err != nil {
@@ -72,13 +102,22 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if selErr != nil && !isSelectorError(selErr) {
 		return ctrl.Result{}, selErr
 	}
+	var all ztv1.ZeroTrustBaselineList
+	if err := r.Client.List(ctx, &all); err != nil {
+		return ctrl.Result{}, err
+	}
+	overlaps := map[string]bool{}
 	owner := metav1.OwnerReference{
 		APIVersion: ztv1.GroupVersion.String(), Kind: "ZeroTrustBaseline", Name: b.Name, UID: b.UID,
 		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 	}
 	var applyErr error
 	for i := range matched {
-		objs, err := compiler.CompileBaseline(b, &matched[i], r.Options)
+		eff, others := effective(b, all.Items, &matched[i])
+		for _, o := range others {
+			overlaps[o] = true
+		}
+		objs, err := compiler.CompileBaseline(eff, &matched[i], r.Options)
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("compiling for namespace %s: %w", matched[i].Name, err)
 		}
@@ -92,10 +131,59 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := deleteChildren(ctx, r.Client, live); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing objects from namespaces that left the selection: %w", err)
 	}
-	if err := r.report(ctx, b, matched, selErr, applyErr); err != nil {
+	findings, err := r.audit(ctx, b, matched, all.Items)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("auditing: %w", err)
+	}
+	if err := r.report(ctx, b, matched, sortedSet(overlaps), findings, selErr, applyErr); err != nil {
 		return ctrl.Result{}, fmt.Errorf("updating status: %w", err)
 	}
-	return ctrl.Result{}, applyErr
+	return ctrl.Result{RequeueAfter: r.auditInterval()}, applyErr
+}
+
+// effective is b as enforced in ns when other baselines select ns too: the stricter of
+// them applies. Default-deny NetworkPolicies add up by themselves (isolation is a union);
+// DNS is allowed only if every baseline that denies egress there allows it. It returns the
+// names of the other baselines.
+func effective(b *ztv1.ZeroTrustBaseline, all []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (*ztv1.ZeroTrustBaseline, []string) {
+	var others []string
+	eff := b
+	for i := range all {
+		o := &all[i]
+		if o.Name == b.Name || !o.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if ok, err := compiler.BaselineSelects(o, ns); err != nil || !ok {
+			continue
+		}
+		others = append(others, o.Name)
+		if deniesEgress(o) && !o.Spec.Network.AllowDNS && b.Spec.Network != nil && b.Spec.Network.AllowDNS && eff == b {
+			eff = b.DeepCopy()
+			eff.Spec.Network.AllowDNS = false
+		}
+	}
+	return eff, others
+}
+
+func deniesEgress(b *ztv1.ZeroTrustBaseline) bool {
+	if b.Spec.Network == nil {
+		return false
+	}
+	for _, d := range b.Spec.Network.DefaultDeny {
+		if d == ztv1.DirectionEgress {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 type selectorError struct{ error }
@@ -131,7 +219,7 @@ func (r *ZeroTrustBaselineReconciler) patchFinalizer(ctx context.Context, b *ztv
 }
 
 // report writes status when it changed and records an Event when Ready changes.
-func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTrustBaseline, matched []corev1.Namespace, selErr, applyErr error) error {
+func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTrustBaseline, matched []corev1.Namespace, overlaps []string, findings []ztv1.Finding, selErr, applyErr error) error {
 	st := b.Status.DeepCopy()
 	st.ObservedGeneration = b.Generation
 	st.MatchedNamespaceCount = int32(len(matched))
@@ -142,9 +230,18 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 		}
 		st.MatchedNamespaces = append(st.MatchedNamespaces, matched[i].Name)
 	}
+	beforeFindings := st.FindingsCount
+	st.FindingsCount = int32(len(findings))
+	st.Findings = nil
+	if len(findings) > 0 {
+		st.Findings = findings[:min(len(findings), maxListedFindings)]
+	}
 	ready := metav1.Condition{Type: ztv1.ConditionReady, ObservedGeneration: b.Generation,
 		Status: metav1.ConditionTrue, Reason: ReasonBaselineEnforced,
 		Message: fmt.Sprintf("enforced in %d namespace(s)", len(matched))}
+	if len(overlaps) > 0 {
+		ready.Message += fmt.Sprintf("; baseline(s) %s select some of them too: the stricter settings apply there", strings.Join(overlaps, ", "))
+	}
 	switch {
 	case selErr != nil:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonInvalidSelector, selErr.Error()+"; the baseline selects no namespace until it is fixed"
@@ -161,6 +258,13 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 	b.Status = *st
 	if err := r.Client.Status().Patch(ctx, b, client.MergeFrom(base)); err != nil {
 		return err
+	}
+	if beforeFindings != st.FindingsCount && r.Recorder != nil {
+		kind, note := corev1.EventTypeNormal, "the audit finds no over-privilege"
+		if st.FindingsCount > 0 {
+			kind, note = corev1.EventTypeWarning, fmt.Sprintf("the audit finds %d over-privilege(s): %s; see status.findings", st.FindingsCount, summarize(findings))
+		}
+		r.Recorder.Eventf(b, nil, kind, "Audit", "Audit", "%s", note)
 	}
 	if changedReady && r.Recorder != nil {
 		kind := corev1.EventTypeNormal
@@ -183,7 +287,13 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	for _, gvk := range ChildKinds {
 		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline))
 	}
-	return b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	allBaselines := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		var list ztv1.ZeroTrustBaselineList
 		if err := c.List(ctx, &list); err != nil {
 			return nil
@@ -193,5 +303,9 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: item.Name}})
 		}
 		return reqs
-	})).Complete(r)
+	})
+	// Another baseline's change can change what this one enforces where both apply.
+	return b.Watches(&corev1.Namespace{}, allBaselines).
+		Watches(&ztv1.ZeroTrustBaseline{}, allBaselines, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Complete(r)
 }

@@ -5,8 +5,11 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -102,5 +105,108 @@ var _ = Describe("ZeroTrustBaseline default deny", func() {
 		Eventually(func() []networkingv1.NetworkPolicy { return baselineObjects(name, ns) }).Should(HaveLen(2))
 		Expect(k8s.Delete(ctx, b)).To(Succeed())
 		Eventually(func() []networkingv1.NetworkPolicy { return baselineObjects(name, ns) }).Should(BeEmpty())
+	})
+})
+
+func getBaseline(g Gomega, name string) *ztv1.ZeroTrustBaseline {
+	b := &ztv1.ZeroTrustBaseline{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: name}, b)).To(Succeed())
+	return b
+}
+
+func nsLabels(g Gomega, name string) map[string]string {
+	n := &corev1.Namespace{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: name}, n)).To(Succeed())
+	return n.Labels
+}
+
+var _ = Describe("ZeroTrustBaseline pod security", func() {
+	It("labels selected namespaces with the stricter level, touches no other label, and unlabels them", func() {
+		key := uniqueName("psa")
+		ns := uniqueName("team")
+		create(newNamespace(ns, map[string]string{"team": "blue"}))
+		loose := &ztv1.ZeroTrustBaseline{ObjectMeta: metav1.ObjectMeta{Name: key + "-loose"}, Spec: ztv1.ZeroTrustBaselineSpec{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"zerotrust.dev/psa": key}},
+			PodSecurity:       ztv1.PodSecurityBaseline,
+		}}
+		strict := &ztv1.ZeroTrustBaseline{ObjectMeta: metav1.ObjectMeta{Name: key + "-strict"}, Spec: ztv1.ZeroTrustBaselineSpec{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"zerotrust.dev/psa-strict": key}},
+			PodSecurity:       ztv1.PodSecurityRestricted,
+		}}
+		create(loose, strict)
+
+		setLabel(ns, "zerotrust.dev/psa", key)
+		Eventually(func(g Gomega) {
+			l := nsLabels(g, ns)
+			g.Expect(l).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "baseline"))
+			g.Expect(l).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce-version", "latest"))
+			g.Expect(l).To(HaveKeyWithValue("team", "blue"))
+		}).Should(Succeed())
+
+		setLabel(ns, "zerotrust.dev/psa-strict", key)
+		Eventually(func(g Gomega) {
+			g.Expect(nsLabels(g, ns)).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "restricted"))
+			for name, other := range map[string]string{loose.Name: strict.Name, strict.Name: loose.Name} {
+				c := meta.FindStatusCondition(getBaseline(g, name).Status.Conditions, ztv1.ConditionReady)
+				g.Expect(c).NotTo(BeNil())
+				g.Expect(c.Message).To(ContainSubstring(other), "both statuses name the overlap")
+			}
+		}).Should(Succeed())
+
+		setLabel(ns, "zerotrust.dev/psa", "")
+		setLabel(ns, "zerotrust.dev/psa-strict", "")
+		Eventually(func(g Gomega) {
+			l := nsLabels(g, ns)
+			g.Expect(l).NotTo(HaveKey("pod-security.kubernetes.io/enforce"))
+			g.Expect(l).NotTo(HaveKey("pod-security.kubernetes.io/enforce-version"))
+			g.Expect(l).To(HaveKeyWithValue("team", "blue"))
+		}).Should(Succeed())
+	})
+})
+
+var _ = Describe("ZeroTrustBaseline audit", func() {
+	It("reports each kind of over-privilege planted in a selected namespace, and nothing for a clean one", func() {
+		key := uniqueName("audit")
+		dirty, clean := uniqueName("dirty"), uniqueName("clean")
+		sel := map[string]string{"zerotrust.dev/audit": key}
+		create(newNamespace(dirty, sel), newNamespace(clean, sel))
+		// Planted: a ServiceAccount with edit, an allow-all NetworkPolicy, a privileged root pod.
+		create(
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: dirty, Name: "ci-editor"},
+				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
+				Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: dirty, Name: "ci"}}},
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: dirty, Name: "allow-all"},
+				Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{}}}},
+			&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: dirty, Name: "agent"},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "registry.example/agent",
+					SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true), RunAsUser: ptr.To[int64](0)}}}}},
+			// Clean: a narrow binding, a narrow policy, an unprivileged pod.
+			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: clean, Name: "viewer"},
+				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+				Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: clean, Name: "app"}}},
+			&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: clean, Name: "web"},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web",
+					SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1000)}}}}},
+		)
+		b := &ztv1.ZeroTrustBaseline{ObjectMeta: metav1.ObjectMeta{Name: key}, Spec: ztv1.ZeroTrustBaselineSpec{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: sel},
+		}}
+		create(b)
+		Eventually(func(g Gomega) {
+			st := getBaseline(g, key).Status
+			g.Expect(st.MatchedNamespaceCount).To(Equal(int32(2)))
+			kinds := map[string]int{}
+			for _, f := range st.Findings {
+				g.Expect(f.Object.Name).NotTo(BeEmpty())
+				g.Expect(f.Object.Namespace).NotTo(Equal(clean), "no finding in the clean namespace: %+v", f)
+				kinds[f.Kind]++
+			}
+			g.Expect(kinds).To(Equal(map[string]int{"PrivilegedBinding": 1, "OpenNetworkPolicy": 1, "PrivilegedPod": 1, "RootPod": 1}))
+			g.Expect(st.FindingsCount).To(Equal(int32(4)))
+		}).Should(Succeed())
+		Expect(metricValue("zerotrust_audit_findings", map[string]string{"kind": "PrivilegedPod"})).To(BeNumerically(">=", 1))
+		// Reported, never changed.
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: dirty, Name: "allow-all"}, &networkingv1.NetworkPolicy{})).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: dirty, Name: "ci-editor"}, &rbacv1.RoleBinding{})).To(Succeed())
 	})
 })

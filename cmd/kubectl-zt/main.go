@@ -60,7 +60,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, clock func() 
 	case "check":
 		err = runCheck(args[1:], stdin, stdout, stderr, clock)
 	case "audit":
-		err = usageErr("audit is not implemented yet")
+		err = runAudit(args[1:], stdout)
 	default:
 		err = usageErr("unknown command %q\n\n%s", args[0], usage)
 	}
@@ -84,9 +84,11 @@ Commands:
   render -f PATH...   print the objects the operator would create, as a YAML stream
   check -f PATH... --from NS/KIND/NAME --to NS/KIND/NAME --port P [--method M --path X]
                       exit 0 and the granting policy if the call is allowed, 1 and the reason if not
-  audit               over-privilege findings in the current cluster (not implemented yet)
+  audit [--kubeconfig PATH --context NAME]
+                      over-privilege findings in the namespaces the cluster's baselines select;
+                      exit 1 when there are any
 
-Run 'kubectl-zt COMMAND -h' for a command's flags. Exit codes: 0 ok, 1 denied (check), 2 bad input.
+Run 'kubectl-zt COMMAND -h' for a command's flags. Exit codes: 0 ok, 1 denied (check) or findings (audit), 2 bad input.
 `
 
 // parseFlags parses a command's flags; -h prints them and ends the command successfully.

@@ -72,3 +72,26 @@ func (r Registry) CompileBaseline(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespac
 	sortObjects(out)
 	return out, nil
 }
+
+// podSecurityRank orders Pod Security levels from least to most strict.
+var podSecurityRank = map[ztv1.PodSecurityLevel]int{ztv1.PodSecurityPrivileged: 1, ztv1.PodSecurityBaseline: 2, ztv1.PodSecurityRestricted: 3}
+
+// PodSecurityLevel is the Pod Security level enforced on ns: the strictest podSecurity of
+// the baselines (not being deleted) that select it, "" when none sets one. When baselines
+// overlap, the stricter applies.
+func PodSecurityLevel(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) ztv1.PodSecurityLevel {
+	var level ztv1.PodSecurityLevel
+	for i := range baselines {
+		b := &baselines[i]
+		if b.Spec.PodSecurity == "" || !b.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if ok, err := BaselineSelects(b, ns); err != nil || !ok {
+			continue
+		}
+		if podSecurityRank[b.Spec.PodSecurity] > podSecurityRank[level] {
+			level = b.Spec.PodSecurity
+		}
+	}
+	return level
+}

@@ -130,6 +130,12 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ZeroTrustBaseline controller: %w", err)
 	}
+	if err := (&controllers.NamespaceReconciler{
+		Client:             mgr.GetClient(),
+		SkipNameValidation: o.SkipNameValidation,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the Namespace controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
