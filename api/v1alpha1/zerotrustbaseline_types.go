@@ -51,6 +51,54 @@ type ZeroTrustBaselineSpec struct {
 	// podSecurity is the Pod Security Standards level enforced on selected namespaces.
 	// +optional
 	PodSecurity PodSecurityLevel `json:"podSecurity,omitempty"`
+
+	// rbac holds the exceptions to the operator's RBAC deny list for ServiceAccessPolicies
+	// with a kubernetesAPI target in the selected namespaces.
+	// +optional
+	RBAC *BaselineRBAC `json:"rbac,omitempty"`
+}
+
+// BaselineRBAC is the RBAC part of a baseline.
+type BaselineRBAC struct {
+	// allow lists permissions on the operator's RBAC deny list (wildcards; the verbs escalate,
+	// bind and impersonate; create on serviceaccounts/token; pods/exec, pods/attach and
+	// nodes/proxy; get, list and watch on secrets without resourceNames) that
+	// ServiceAccessPolicies in the selected namespaces may grant anyway. Anything not listed
+	// here stays refused, by the admission webhook and by the operator. When several
+	// baselines select a namespace, an entry in any of them allows it there.
+	//
+	// An entry never matches more than it spells out: apiGroup, resource and each verb are
+	// compared literally with the values a policy's rule writes. "*" here is not a pattern:
+	// it allows only a rule that itself writes the wildcard "*" in that place (and with it
+	// everything that wildcard grants), so a wildcard is allowed only by writing it.
+	// Empty or missing fields never mean "any": every field is required. One entry per
+	// apiGroup and resource.
+	// +optional
+	// +listType=map
+	// +listMapKey=apiGroup
+	// +listMapKey=resource
+	// +kubebuilder:validation:MaxItems=32
+	Allow []RBACException `json:"allow,omitempty"`
+}
+
+// RBACException names deny-listed permissions on one resource that a baseline allows.
+type RBACException struct {
+	// apiGroup of the resource, exactly as the policy's rule writes it: "" is the core
+	// group (write apiGroup: ""), not every group.
+	// +kubebuilder:validation:MaxLength=253
+	APIGroup string `json:"apiGroup"`
+	// resource exactly as the policy's rule writes it, e.g. pods/exec or secrets.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Resource string `json:"resource"`
+	// verbs allowed on that resource, each exactly as the rule writes it, e.g. [create, get]
+	// for pods/exec or [list, watch] for secrets.
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
+	Verbs []string `json:"verbs"`
 }
 
 // BaselineNetwork is the NetworkPolicy part of a baseline.

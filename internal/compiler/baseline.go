@@ -31,6 +31,25 @@ func BaselineSelects(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (bool, err
 	return sel.Matches(set), nil
 }
 
+// BaselineModel is baseline b as it applies to namespace ns: what baseline backends compile,
+// and what functions that enforce a baseline without objects take (e.g. Linkerd's
+// namespace annotation, linkerd.NamespaceAnnotations).
+func BaselineModel(b *ztv1.ZeroTrustBaseline, ns string) *model.Baseline {
+	m := &model.Baseline{Name: b.Name, Namespace: ns, Mesh: b.Spec.Mesh.DeepCopy()}
+	if n := b.Spec.Network; n != nil {
+		for _, d := range n.DefaultDeny {
+			switch d {
+			case ztv1.DirectionIngress:
+				m.DenyIngress = true
+			case ztv1.DirectionEgress:
+				m.DenyEgress = true
+			}
+		}
+		m.AllowDNS = n.AllowDNS
+	}
+	return m
+}
+
 // CompileBaseline compiles baseline b for one namespace it selects (see BaselineSelects)
 // with the default registry. See Registry.CompileBaseline.
 func CompileBaseline(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) ([]client.Object, error) {
@@ -45,18 +64,7 @@ func CompileBaseline(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Optio
 // Pod Security labels are not objects of their own (they are labels on ns) and are left
 // to the caller.
 func (r Registry) CompileBaseline(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) ([]client.Object, error) {
-	m := &model.Baseline{Name: b.Name, Namespace: ns.Name, Mesh: b.Spec.Mesh.DeepCopy()}
-	if n := b.Spec.Network; n != nil {
-		for _, d := range n.DefaultDeny {
-			switch d {
-			case ztv1.DirectionIngress:
-				m.DenyIngress = true
-			case ztv1.DirectionEgress:
-				m.DenyEgress = true
-			}
-		}
-		m.AllowDNS = n.AllowDNS
-	}
+	m := BaselineModel(b, ns.Name)
 	var out []client.Object
 	for _, name := range opts.Backends {
 		bb, ok := r[name].(model.BaselineBackend)

@@ -9,8 +9,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/cilium"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/istio"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/linkerd"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/networkpolicy"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/rbac"
 )
 
 // Backend turns a resolved policy into the objects of one enforcement kind; see
@@ -33,7 +37,7 @@ func NewRegistry(backends ...Backend) Registry {
 
 // DefaultRegistry holds every backend this version implements.
 func DefaultRegistry() Registry {
-	return NewRegistry(networkpolicy.New())
+	return NewRegistry(networkpolicy.New(), istio.New(), linkerd.New(), cilium.New(), rbac.New())
 }
 
 var defaultRegistry = DefaultRegistry()

@@ -38,4 +38,9 @@ const (
 	// ReasonNoBackend: in Enforce mode, no enabled backend can enforce this kind of policy
 	// (e.g. a kubernetesAPI target without the RBAC backend); the policy grants nothing.
 	ReasonNoBackend = "NoBackend"
+	// ReasonForbidden: a rule of a kubernetesAPI target is on the RBAC deny list (package
+	// rbacguard) and no ZeroTrustBaseline selecting the policy's namespace allows it; the
+	// policy grants nothing. The admission webhook refuses such a policy; this is the
+	// operator's own check, for policies that reached the cluster without it.
+	ReasonForbidden = "Forbidden"
 )

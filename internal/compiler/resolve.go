@@ -113,6 +113,7 @@ func resolveTarget(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model) (*Probl
 			return targetNotFound("spec.target.workload: the pod template of %s %s/%s has no labels, so its pods cannot be selected; label them", w.Kind, ns, w.Name), nil
 		}
 		m.Target.PodSelector = &metav1.LabelSelector{MatchLabels: copyMap(w.PodLabels)}
+		m.Target.Probes, m.Target.ProbesKnown = append([]model.Probe(nil), w.Probes...), true
 		return resolveWorkloadPorts(p, w, m), nil
 
 	case t.PodSelector != nil:
@@ -130,7 +131,7 @@ func resolveTarget(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model) (*Probl
 		for _, r := range t.KubernetesAPI.Rules {
 			m.Target.APIRules = append(m.Target.APIRules, *r.DeepCopy())
 		}
-		return nil, nil
+		return resolveAPIRules(inv, p, m)
 	}
 	// Validate rejects this before; never open anything for a target we do not understand.
 	return &Problem{Reason: ReasonTargetNotFound, Message: "spec.target: set exactly one of service, workload, podSelector, kubernetesAPI or external"}, nil
@@ -146,7 +147,8 @@ func resolveServicePorts(p *ztv1.ServiceAccessPolicy, svc *corev1.Service, m *Mo
 			return nil
 		}
 		for _, sp := range svc.Spec.Ports {
-			m.Ports = append(m.Ports, model.Port{Port: targetPort(sp), Protocol: protocolOf(ztv1.Protocol(sp.Protocol)), ServicePort: sp.Port})
+			tp := targetPort(sp)
+			m.Ports = append(m.Ports, model.Port{Port: tp, Number: numberOf(tp), Protocol: protocolOf(ztv1.Protocol(sp.Protocol)), ServicePort: sp.Port})
 		}
 		return nil
 	}
@@ -171,7 +173,8 @@ func resolveServicePorts(p *ztv1.ServiceAccessPolicy, svc *corev1.Service, m *Mo
 				"spec.ports[%d]: port %q of Service %s/%s is %s, not %s; set protocol: %s",
 				i, pr.Port.StrVal, svc.Namespace, svc.Name, sproto, proto, sproto)}
 		}
-		m.Ports = append(m.Ports, model.Port{Port: targetPort(*found), Protocol: proto, ServicePort: found.Port, HTTP: copyHTTP(pr.HTTP)})
+		tp := targetPort(*found)
+		m.Ports = append(m.Ports, model.Port{Port: tp, Number: numberOf(tp), Protocol: proto, ServicePort: found.Port, HTTP: copyHTTP(pr.HTTP)})
 	}
 	return nil
 }
@@ -186,6 +189,14 @@ func targetPort(sp corev1.ServicePort) intstr.IntOrString {
 	return tp
 }
 
+// numberOf is the number of a numeric port, 0 for a name.
+func numberOf(p intstr.IntOrString) int32 {
+	if p.Type == intstr.Int {
+		return p.IntVal
+	}
+	return 0
+}
+
 // resolveWorkloadPorts checks port names against the containers' declared ports. Numbers
 // are taken as written: containers need not declare the ports they listen on.
 func resolveWorkloadPorts(p *ztv1.ServiceAccessPolicy, w *Workload, m *Model) *Problem {
@@ -196,7 +207,7 @@ func resolveWorkloadPorts(p *ztv1.ServiceAccessPolicy, w *Workload, m *Model) *P
 		}
 		seen := map[string]bool{}
 		for _, cp := range w.Ports {
-			port := model.Port{Port: intstr.FromInt32(cp.ContainerPort), Protocol: protocolOf(ztv1.Protocol(cp.Protocol))}
+			port := model.Port{Port: intstr.FromInt32(cp.ContainerPort), Number: cp.ContainerPort, Protocol: protocolOf(ztv1.Protocol(cp.Protocol))}
 			k := string(port.Protocol) + "/" + port.Port.String()
 			if !seen[k] {
 				seen[k] = true
@@ -207,6 +218,7 @@ func resolveWorkloadPorts(p *ztv1.ServiceAccessPolicy, w *Workload, m *Model) *P
 	}
 	for i, pr := range p.Spec.Ports {
 		proto := protocolOf(pr.Protocol)
+		number := numberOf(pr.Port)
 		if pr.Port.Type == intstr.String {
 			var found *corev1.ContainerPort
 			for j := range w.Ports {
@@ -225,8 +237,9 @@ func resolveWorkloadPorts(p *ztv1.ServiceAccessPolicy, w *Workload, m *Model) *P
 					"spec.ports[%d]: container port %q of %s %s/%s is %s, not %s; set protocol: %s",
 					i, pr.Port.StrVal, w.Kind, w.Namespace, w.Name, cproto, proto, cproto)}
 			}
+			number = found.ContainerPort
 		}
-		m.Ports = append(m.Ports, model.Port{Port: pr.Port, Protocol: proto, HTTP: copyHTTP(pr.HTTP)})
+		m.Ports = append(m.Ports, model.Port{Port: pr.Port, Number: number, Protocol: proto, HTTP: copyHTTP(pr.HTTP)})
 	}
 	return nil
 }
@@ -244,7 +257,7 @@ func resolvePlainPorts(p *ztv1.ServiceAccessPolicy, m *Model, namesAllowed bool)
 			return &Problem{Reason: ReasonPortNotFound, Message: fmt.Sprintf(
 				"spec.ports[%d]: port %q is a name, but an external target has no named ports; use a number", i, pr.Port.StrVal)}
 		}
-		m.Ports = append(m.Ports, model.Port{Port: pr.Port, Protocol: protocolOf(pr.Protocol), HTTP: copyHTTP(pr.HTTP)})
+		m.Ports = append(m.Ports, model.Port{Port: pr.Port, Number: numberOf(pr.Port), Protocol: protocolOf(pr.Protocol), HTTP: copyHTTP(pr.HTTP)})
 	}
 	return nil
 }
@@ -295,6 +308,16 @@ func resolveCaller(inv Inventory, p *ztv1.ServiceAccessPolicy, i int) (*model.Ca
 		}
 		out.PodSelectors = []metav1.LabelSelector{{MatchLabels: copyMap(w.PodLabels)}}
 		out.ServiceAccounts = []string{serviceAccountOf(w)}
+		peers, err := inv.WorkloadsByServiceAccount(ns, serviceAccountOf(w))
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("list workloads of ServiceAccount %s/%s: %w", ns, serviceAccountOf(w), err)
+		}
+		for _, pw := range peers {
+			if pw.Kind != w.Kind || pw.Name != w.Name {
+				out.ServiceAccountPeers = append(out.ServiceAccountPeers, string(pw.Kind)+"/"+pw.Name)
+			}
+		}
+		sort.Strings(out.ServiceAccountPeers)
 
 	case c.ServiceAccount != "":
 		out.Kind, out.Name = model.CallerServiceAccount, c.ServiceAccount
@@ -321,7 +344,8 @@ func resolveCaller(inv Inventory, p *ztv1.ServiceAccessPolicy, i int) (*model.Ca
 				out.PodSelectors = append(out.PodSelectors, sel)
 			}
 		}
-		if len(out.PodSelectors) == 0 {
+		// For a kubernetesAPI target the identity is all there is: no pods to select.
+		if len(out.PodSelectors) == 0 && p.Spec.Target.KubernetesAPI == nil {
 			return out, nil, fmt.Sprintf("%s: ServiceAccount %s/%s runs no labelled Deployment, StatefulSet or DaemonSet, so NetworkPolicy grants it nothing until one does (meshes authorize its identity)", f, ns, c.ServiceAccount), nil
 		}
 

@@ -408,8 +408,8 @@ func TestCompileDecisions(t *testing.T) {
 			status: true, reason: compiler.ReasonEnforced, states: []ztv1.BackendState{ztv1.BackendApplied}, objects: 1,
 		},
 		"unregistered backends are skipped, in order": {
-			policy: policy(ztv1.Target{Service: "inventory"}, anyCaller), backends: []ztv1.Backend{ztv1.BackendIstio, np, ztv1.BackendCilium},
-			status: true, reason: compiler.ReasonEnforced, states: []ztv1.BackendState{ztv1.BackendSkipped, ztv1.BackendApplied, ztv1.BackendSkipped}, objects: 1,
+			policy: policy(ztv1.Target{Service: "inventory"}, anyCaller), backends: []ztv1.Backend{ztv1.BackendRBAC, np},
+			status: true, reason: compiler.ReasonEnforced, states: []ztv1.BackendState{ztv1.BackendSkipped, ztv1.BackendApplied}, objects: 1,
 		},
 		"no backend at all": {
 			policy: policy(ztv1.Target{Service: "inventory"}, anyCaller), backends: nil,

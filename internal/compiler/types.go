@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
 )
 
 // Inventory answers the compiler's questions about the cluster. The operator backs it with
@@ -48,6 +49,9 @@ type Workload struct {
 	ServiceAccount string
 	// Ports are the container ports of every container of the pod template.
 	Ports []corev1.ContainerPort
+	// Probes are the HTTP GET probes of the pod template's containers, sorted and
+	// deduplicated.
+	Probes []model.Probe
 }
 
 // Options are the operator-wide settings that shape generated objects.

@@ -279,6 +279,46 @@ func ValidateBaseline(b *ztv1.ZeroTrustBaseline) field.ErrorList {
 	if b.Spec.PodSecurity != "" {
 		errs = append(errs, enum(sp.Child("podSecurity"), string(b.Spec.PodSecurity), psaLevels)...)
 	}
+	if r := b.Spec.RBAC; r != nil {
+		errs = append(errs, validateRBACAllow(r.Allow, sp.Child("rbac", "allow"))...)
+	}
+	return errs
+}
+
+// validateRBACAllow mirrors the schema of spec.rbac.allow: at most 32 entries, one per
+// apiGroup and resource, each with a resource and 1 to 16 distinct non-empty verbs.
+func validateRBACAllow(allow []ztv1.RBACException, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if len(allow) > 32 {
+		errs = append(errs, field.TooMany(path, len(allow), 32))
+	}
+	seen := map[[2]string]bool{}
+	for i, e := range allow {
+		ep := path.Index(i)
+		if k := [2]string{e.APIGroup, e.Resource}; seen[k] {
+			errs = append(errs, field.Duplicate(ep, fmt.Sprintf("apiGroup %q resource %q", e.APIGroup, e.Resource)))
+		} else {
+			seen[k] = true
+		}
+		if e.Resource == "" {
+			errs = append(errs, field.Required(ep.Child("resource"), "name the resource, e.g. pods/exec"))
+		}
+		if len(e.Verbs) == 0 {
+			errs = append(errs, field.Required(ep.Child("verbs"), "list the verbs allowed; empty does not mean every verb"))
+		} else if len(e.Verbs) > 16 {
+			errs = append(errs, field.TooMany(ep.Child("verbs"), len(e.Verbs), 16))
+		}
+		verbs := map[string]bool{}
+		for j, v := range e.Verbs {
+			switch {
+			case v == "":
+				errs = append(errs, field.Required(ep.Child("verbs").Index(j), ""))
+			case verbs[v]:
+				errs = append(errs, field.Duplicate(ep.Child("verbs").Index(j), v))
+			}
+			verbs[v] = true
+		}
+	}
 	return errs
 }
 

@@ -40,6 +40,10 @@ func AssetsDir() (string, error) {
 type Options struct {
 	// ExtraCRDPaths are installed besides config/crd/bases (files or folders).
 	ExtraCRDPaths []string
+	// Webhooks, when set, are installed once the API server runs: envtest points their
+	// clientConfig at LocalServingHost:LocalServingPort (picking a free port when unset)
+	// and fills caBundle with a CA of its own.
+	Webhooks *envtest.WebhookInstallOptions
 }
 
 // Start starts an API server with the project's CRDs. Stop it with env.Stop().
@@ -53,6 +57,9 @@ func Start(opts Options) (*envtest.Environment, *rest.Config, error) {
 		CRDDirectoryPaths:     append([]string{filepath.Join(RepoRoot(), "config", "crd", "bases")}, opts.ExtraCRDPaths...),
 		ErrorIfCRDPathMissing: true,
 	}
+	if opts.Webhooks != nil {
+		env.WebhookInstallOptions = *opts.Webhooks
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop() // Start leaves the control plane running when installing CRDs fails.
@@ -61,4 +68,21 @@ func Start(opts Options) (*envtest.Environment, *rest.Config, error) {
 	// Tests create many objects quickly; client-side throttling only slows them down.
 	cfg.QPS, cfg.Burst = -1, -1
 	return env, cfg, nil
+}
+
+// MeshCRDs returns the CRD files and folders of each service mesh backend, for tests that
+// install them: Istio's from the istio.io/api module the Istio backend is built with,
+// Linkerd's and Cilium's from test/crds (copies, see its README).
+func MeshCRDs() (map[string][]string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "istio.io/api")
+	cmd.Dir = RepoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("locating the istio.io/api module: %w", err)
+	}
+	return map[string][]string{
+		"Istio":   {filepath.Join(strings.TrimSpace(string(out)), "kubernetes", "customresourcedefinitions.gen.yaml")},
+		"Linkerd": {filepath.Join(RepoRoot(), "test", "crds", "linkerd")},
+		"Cilium":  {filepath.Join(RepoRoot(), "test", "crds", "cilium")},
+	}, nil
 }

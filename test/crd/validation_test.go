@@ -196,6 +196,18 @@ namespaceSelector: {}
 podSecurity: strict`), "spec.podSecurity", `Unsupported value: "strict"`),
 		Entry("a baseline without a namespace selector", ztb("no-selector", `
 podSecurity: restricted`), "spec.namespaceSelector", "Required value"),
+		Entry("an RBAC exception without verbs", ztb("rbac-no-verbs", `
+namespaceSelector: {}
+rbac: {allow: [{apiGroup: "", resource: pods/exec}]}`), "spec.rbac.allow[0].verbs", "Required value"),
+		Entry("an RBAC exception with an empty verb list", ztb("rbac-empty-verbs", `
+namespaceSelector: {}
+rbac: {allow: [{apiGroup: "", resource: pods/exec, verbs: []}]}`), "spec.rbac.allow[0].verbs", ""),
+		Entry("an RBAC exception without a resource", ztb("rbac-no-resource", `
+namespaceSelector: {}
+rbac: {allow: [{apiGroup: "", verbs: [create]}]}`), "spec.rbac.allow[0].resource", "Required value"),
+		Entry("two RBAC exceptions for one resource", ztb("rbac-duplicate", `
+namespaceSelector: {}
+rbac: {allow: [{apiGroup: "", resource: pods/exec, verbs: [create]}, {apiGroup: "", resource: pods/exec, verbs: [get]}]}`), "spec.rbac.allow[1]", "Duplicate value"),
 	)
 
 	It("accepts every sample in config/samples", func() {

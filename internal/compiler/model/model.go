@@ -126,6 +126,27 @@ type Target struct {
 	CIDRs []string
 	// APIRules of a kubernetesAPI target.
 	APIRules []ztv1.APIRule
+	// APIAllowances are the exceptions to the RBAC deny list (package rbacguard) that the
+	// ZeroTrustBaselines selecting the policy's namespace allow, for a kubernetesAPI target.
+	APIAllowances []ztv1.RBACException
+	// Probes are the HTTP GET liveness, readiness and startup probes of the target pods,
+	// sorted; meaningful only when ProbesKnown. A mesh that routes HTTP on a port must keep
+	// the kubelet's probes on that port reachable (see the Linkerd backend).
+	Probes []Probe
+	// ProbesKnown is true when the resolver read the target's pod template (a workload
+	// target). For a Service or podSelector target the pods' probes are not known.
+	ProbesKnown bool
+}
+
+// Probe is one HTTP GET probe of the target pods, as the kubelet sends it.
+type Probe struct {
+	// Port is the container port the probe is sent to: its number when the probe gives one
+	// or names a declared port, else 0.
+	Port int32
+	// PortName is the name of that container port, when it has one.
+	PortName string
+	// Path of the probe without its query string ("/" when the probe gives none).
+	Path string
 }
 
 // Port is one port of the target pods.
@@ -135,6 +156,12 @@ type Port struct {
 	Port intstr.IntOrString
 	// Protocol is TCP, UDP or SCTP (never empty).
 	Protocol ztv1.Protocol
+	// Number is the port's number on the pods: Port itself when it is a number, the number of
+	// the declared container port when Port is a name the resolver found in the pod
+	// template (workload targets), or 0 when it is not known (a Service's named targetPort,
+	// a name in a podSelector target). Backends that cannot express port names (Istio) use
+	// it.
+	Number int32
 	// ServicePort is the Service port this was translated from, for a Service target.
 	ServicePort int32
 	// HTTP rules of the port, for backends that enforce L7.
@@ -176,6 +203,34 @@ type Caller struct {
 	ServiceAccounts []string
 	// CIDR of a caller outside the cluster.
 	CIDR string
+	// ServiceAccountPeers are, for a workload caller, the other workloads of its namespace
+	// whose pods run as the same ServiceAccount, as "Kind/name", sorted. A mesh authorizes
+	// the ServiceAccount, not the workload, so it would admit those too: mesh backends leave
+	// such a caller out rather than grant more than the policy says.
+	ServiceAccountPeers []string
+}
+
+// Describe names the caller for messages, e.g. "Deployment payments/checkout".
+func (c *Caller) Describe() string {
+	switch c.Kind {
+	case CallerService:
+		return "Service " + c.Namespace + "/" + c.Name
+	case CallerWorkload:
+		return string(c.WorkloadKind) + " " + c.Namespace + "/" + c.Name
+	case CallerServiceAccount:
+		return "ServiceAccount " + c.Namespace + "/" + c.Name
+	case CallerNamespace:
+		return "namespace " + c.Namespace
+	case CallerCIDR:
+		return "CIDR " + c.CIDR
+	case CallerPodSelector:
+		sels := make([]string, 0, len(c.PodSelectors))
+		for i := range c.PodSelectors {
+			sels = append(sels, metav1.FormatLabelSelector(&c.PodSelectors[i]))
+		}
+		return "pods " + strings.Join(sels, ", ") + " in namespace " + c.Namespace
+	}
+	return string(c.Kind)
 }
 
 // Identities are the mesh identities of the caller, e.g.

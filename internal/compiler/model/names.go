@@ -1,6 +1,9 @@
 package model
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Names of generated objects.
 //
@@ -8,6 +11,8 @@ import "strconv"
 // baselines of the cluster, so two policies can never fight over one object:
 //
 //	zt-in.<policy>                               ingress, in the policy's namespace
+//	zt-in.<policy>.<part>[.<part>...]            one of several ingress objects of one kind,
+//	                                             e.g. a Linkerd Server per port
 //	zt-out.<policyNamespace>.<policy>.<i>        egress of from[i], in the caller's namespace
 //	zt-out.<policyNamespace>.<policy>.<i>-<n>    egress of the n-th workload (sorted by kind
 //	                                             and name) of a ServiceAccount caller from[i]
@@ -20,6 +25,10 @@ import "strconv"
 //     put theirs; the policy's namespace makes them unique there. Namespace names contain no
 //     dots and the last component is always the index, so the name parses back
 //     unambiguously even when the policy name contains dots.
+//   - A backend that needs several objects of one kind per policy (Linkerd: a Server and an
+//     AuthorizationPolicy per port) appends parts that contain no dots, always the same
+//     number of them for one kind: the name then parses back from the right, so policy
+//     "a" part "b" never meets policy "a.b", which has one part more.
 //   - The prefixes differ (zt-in, zt-out, zt-baseline), so no two kinds of object collide.
 //   - Lengths stay far below 253: namespaces and policy/baseline names are at most 63.
 //
@@ -34,6 +43,15 @@ const (
 // IngressName is the name of the object that opens the target of p to its callers.
 func IngressName(p *Policy) string {
 	return ingressPrefix + p.Name
+}
+
+// IngressPartName is the name of one of several objects of one kind that open the target of
+// p: zt-in.<policy>.<part>... . Parts must contain no dots (port numbers and names, fixed
+// words), and a backend must use the same number of parts for every name of one kind and
+// never IngressName for that kind: zt-in.p.1 is both IngressName of policy "p.1" and
+// IngressPartName of policy "p" with part "1".
+func IngressPartName(p *Policy, parts ...string) string {
+	return ingressPrefix + p.Name + "." + strings.Join(parts, ".")
 }
 
 // EgressName is the name of the egress object for from[c.Index] of p. n is the index of the

@@ -41,3 +41,28 @@ func TestNamesAreUniqueAndValid(t *testing.T) {
 		add(BaselineName(&Baseline{Name: b}, "dns"), "baseline "+b+" dns")
 	}
 }
+
+// TestIngressPartNames: for a fixed number of parts, names of one kind never collide across
+// policies whose names contain dots, and stay valid with the longest policy name and parts.
+func TestIngressPartNames(t *testing.T) {
+	long := strings.Repeat("a", 63)
+	for _, n := range []int{1, 2} {
+		seen := map[string]string{}
+		for _, pol := range []string{"p", "p.1", "p.1.2", "p.http", "a.p", long} {
+			for _, a := range []string{"1", "2", "http", "http-probes", strings.Repeat("x", 15)} {
+				for _, b := range []string{"mtls", "net", "probes"} {
+					parts := []string{a, b}[:n]
+					name := IngressPartName(&Policy{Name: pol}, parts...)
+					what := pol + " " + strings.Join(parts, " ")
+					if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+						t.Errorf("%s: %q: %v", what, name, errs)
+					}
+					if prev, ok := seen[name]; ok && prev != what {
+						t.Errorf("%d parts: %q is generated for %s and %s", n, name, prev, what)
+					}
+					seen[name] = what
+				}
+			}
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
 )
 
 type key struct{ namespace, name string }
@@ -273,6 +274,7 @@ func copyWorkload(w *compiler.Workload) *compiler.Workload {
 		}
 	}
 	c.Ports = append([]corev1.ContainerPort(nil), w.Ports...)
+	c.Probes = append([]model.Probe(nil), w.Probes...)
 	return &c
 }
 
