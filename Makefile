@@ -26,9 +26,10 @@ help: ## Show the targets.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate CRDs and the operator's RBAC from markers.
-	$(CONTROLLER_GEN) rbac:roleName=zerotrust-operator crd paths="./api/...;./controllers/..." \
-		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+manifests: controller-gen ## Generate CRDs, the operator's RBAC and its webhook configuration from markers.
+	$(CONTROLLER_GEN) rbac:roleName=zerotrust-operator crd webhook paths="./api/...;./controllers/...;./internal/webhook/...;./internal/certs/..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
+		output:webhook:artifacts:config=config/webhook
 	mkdir -p charts/zerotrust-operator/crds charts/zerotrust-operator/files
 	cp config/crd/bases/*.yaml charts/zerotrust-operator/crds/
 	cp config/rbac/role.yaml charts/zerotrust-operator/files/role.yaml

@@ -11,8 +11,17 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/controllers"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/operator"
 )
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
 
 func main() {
 	var o operator.Options
@@ -22,8 +31,14 @@ func main() {
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so that only one replica reconciles.")
 	flag.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's own).")
 	flag.StringVar(&o.TrustDomain, "trust-domain", "cluster.local", "Trust domain of mesh identities (TRUST_DOMAIN/ns/NS/sa/NAME).")
-	flag.StringVar(&backends, "backends", "networkpolicy", "Comma-separated enforcement backends to run: networkpolicy, istio, linkerd, cilium, rbac.")
+	flag.StringVar(&backends, "backends", operator.DefaultBackends, "Enforcement backends, comma-separated: networkpolicy, istio, linkerd, cilium, rbac, each NAME (on while its CRDs are served), NAME=on or NAME=off; unlisted ones are off.")
 	flag.IntVar(&o.ConcurrentReconciles, "concurrent-reconciles", 4, "Policies reconciled in parallel.")
+	flag.BoolVar(&o.Webhook.Enabled, "enable-webhook", false, "Serve the admission webhook that holds kubernetesAPI policies to the RBAC deny list and to their author's permissions. Enable it with the rbac backend.")
+	flag.IntVar(&o.Webhook.Port, "webhook-port", 9443, "Port of the admission webhook.")
+	flag.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory of the webhook's tls.crt and tls.key (default $TMPDIR/k8s-webhook-server/serving-certs).")
+	flag.BoolVar(&o.Webhook.ManageCerts, "webhook-manage-certs", true, "Generate the webhook's CA and serving certificate into a Secret of the operator's namespace and keep the ValidatingWebhookConfiguration's caBundle current; false when cert-manager fills --webhook-cert-dir.")
+	flag.StringVar(&o.Webhook.Namespace, "operator-namespace", envOr("POD_NAMESPACE", "zerotrust-system"), "The operator's namespace: it holds the webhook certificate Secret (default $POD_NAMESPACE).")
+	flag.StringVar(&o.Webhook.ServiceName, "webhook-service-name", "zerotrust-operator-webhook", "The webhook's Service in the operator's namespace, named in the serving certificate.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -36,6 +51,9 @@ func main() {
 	if o.Backends, err = operator.ParseBackends(backends); err != nil {
 		log.Error(err, "invalid --backends")
 		os.Exit(2)
+	}
+	if !o.Webhook.Enabled && o.Backends[ztv1.BackendRBAC] != controllers.ModeOff {
+		log.Info("WARNING: the rbac backend runs without --enable-webhook: anyone who may write a ServiceAccessPolicy can grant, through the operator, any permission not on the deny list")
 	}
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := operator.New(ctx, ctrl.GetConfigOrDie(), o)

@@ -16,12 +16,6 @@ import (
 	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 )
 
-// ChildKinds are the kinds of object the operator generates. Each is cached as unstructured,
-// filtered to objects carrying the managed-by label, and indexed by owning policy.
-var ChildKinds = []schema.GroupVersionKind{
-	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
-}
-
 // IndexOwner indexes generated objects by what generated them:
 // "ServiceAccessPolicy/namespace/name" or "ZeroTrustBaseline/name".
 const IndexOwner = "zerotrust.dev/owner"
@@ -59,15 +53,19 @@ func policyOwnerKey(namespace, name string) string {
 
 func baselineOwnerKey(name string) string { return "ZeroTrustBaseline/" + name }
 
-// SetupChildIndexes indexes every child kind by owning policy.
+// ownerIndex is the IndexOwner function.
+func ownerIndex(o client.Object) []string {
+	if k := ownerKey(o); k != "" {
+		return []string{k}
+	}
+	return nil
+}
+
+// SetupChildIndexes indexes the built-in child kinds (in the manager's cache) by owner.
+// Mesh kinds are indexed in their own caches (Backends).
 func SetupChildIndexes(ctx context.Context, mgr manager.Manager) error {
-	for _, gvk := range ChildKinds {
-		if err := mgr.GetFieldIndexer().IndexField(ctx, NewChild(gvk), IndexOwner, func(o client.Object) []string {
-			if k := ownerKey(o); k != "" {
-				return []string{k}
-			}
-			return nil
-		}); err != nil {
+	for _, gvk := range BuiltinKinds() {
+		if err := mgr.GetFieldIndexer().IndexField(ctx, NewChild(gvk), IndexOwner, ownerIndex); err != nil {
 			return err
 		}
 	}
@@ -84,12 +82,13 @@ func keyOf(o client.Object) childKey {
 	return childKey{gvk: o.GetObjectKind().GroupVersionKind(), namespace: o.GetNamespace(), name: o.GetName()}
 }
 
-// listChildren returns the objects generated for owner (see ownerKey), in every namespace.
-func listChildren(ctx context.Context, c client.Reader, owner string) (map[childKey]client.Object, error) {
+// listChildren returns the objects of the active backends' kinds generated for owner (see
+// ownerKey), in every namespace, through the owner index of the cache holding each kind.
+func listChildren(ctx context.Context, c client.Reader, owner string, backends *Backends) (map[childKey]client.Object, error) {
 	out := map[childKey]client.Object{}
-	for _, gvk := range ChildKinds {
+	for _, gvk := range backends.Kinds() {
 		list := newChildList(gvk)
-		if err := c.List(ctx, list, client.MatchingFields{IndexOwner: owner}); err != nil {
+		if err := backends.Reader(gvk, c).List(ctx, list, client.MatchingFields{IndexOwner: owner}); err != nil {
 			return nil, err
 		}
 		for i := range list.Items {

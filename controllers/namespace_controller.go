@@ -3,46 +3,55 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/linkerd"
 )
 
 // Pod Security Admission labels the operator sets on namespaces a baseline selects.
 const (
 	LabelPSAEnforce        = "pod-security.kubernetes.io/enforce"
 	LabelPSAEnforceVersion = "pod-security.kubernetes.io/enforce-version"
-	// AnnotationPodSecurity records the level the operator set, so that it knows, without
-	// reading managedFields, which namespaces carry its labels and must lose them when no
-	// baseline selects them any more.
-	AnnotationPodSecurity = "zerotrust.dev/pod-security"
+	// AnnotationManaged lists the labels and annotations the operator set on a namespace,
+	// so that it knows, without reading managedFields, which namespaces carry them and must
+	// lose them when no baseline asks for them any more.
+	AnnotationManaged = "zerotrust.dev/managed-keys"
 	// NamespaceFieldOwner is the field manager of the namespace labels. It is not the
 	// operator's main field owner: applying a namespace's labels must never touch fields
 	// the operator sets elsewhere, nor anybody else's labels.
 	NamespaceFieldOwner = "zerotrust-operator-namespace"
 )
 
-// NamespaceReconciler sets the Pod Security labels of the strictest baseline selecting a
-// namespace, with its own field owner, and removes them when no baseline selects it.
+// NamespaceReconciler sets what baselines put on a namespace itself: the Pod Security
+// labels of the strictest baseline selecting it and, when Linkerd runs, its default-inbound
+// deny annotation. It applies them with its own field owner and removes them when no
+// baseline asks for them any more.
 type NamespaceReconciler struct {
 	Client             client.Client
+	Backends           *Backends
 	SkipNameValidation bool
 }
 
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;patch
 
-// Reconcile computes the namespace's level from every baseline and applies it when the
-// namespace does not already carry it.
+// Reconcile computes the namespace's labels and annotations from every baseline and applies
+// them when the namespace does not already carry them.
 func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ns := &corev1.Namespace{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ns); err != nil {
@@ -55,52 +64,110 @@ func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Client.List(ctx, &baselines); err != nil {
 		return ctrl.Result{}, err
 	}
-	level := compiler.PodSecurityLevel(baselines.Items, ns)
-	current := ns.Annotations[AnnotationPodSecurity]
-	if level == "" && current == "" {
+	labels, annotations := r.desired(baselines.Items, ns)
+	owned := ns.Annotations[AnnotationManaged] != ""
+	if len(labels) == 0 && len(annotations) == 0 && !owned {
 		return ctrl.Result{}, nil
 	}
-	if level != "" && current == string(level) && ns.Labels[LabelPSAEnforce] == string(level) &&
-		ns.Labels[LabelPSAEnforceVersion] == "latest" {
+	if len(labels)+len(annotations) > 0 {
+		annotations[AnnotationManaged] = managedKeys(labels, annotations)
+	}
+	if ns.Annotations[AnnotationManaged] == annotations[AnnotationManaged] &&
+		apply.Subset(labels, ns.Labels) && apply.Subset(annotations, ns.Annotations) {
 		return ctrl.Result{}, nil
 	}
-	// An apply that names only our fields: labels we no longer list are released (and
-	// removed, unless someone else also set them); everybody else's are untouched.
+	// An apply that names only our fields: what we no longer list is released (and removed,
+	// unless someone else also set it); everybody else's labels are untouched.
 	u := &unstructured.Unstructured{}
 	u.SetAPIVersion("v1")
 	u.SetKind("Namespace")
 	u.SetName(ns.Name)
-	if level != "" {
-		u.SetLabels(map[string]string{LabelPSAEnforce: string(level), LabelPSAEnforceVersion: "latest"})
-		u.SetAnnotations(map[string]string{AnnotationPodSecurity: string(level)})
+	if len(labels) > 0 {
+		u.SetLabels(labels)
+	}
+	if len(annotations) > 0 {
+		u.SetAnnotations(annotations)
 	}
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(NamespaceFieldOwner), client.ForceOwnership); err != nil {
-		return ctrl.Result{}, fmt.Errorf("applying Pod Security labels: %w", err)
+		return ctrl.Result{}, fmt.Errorf("applying namespace labels: %w", err)
 	}
-	log.FromContext(ctx).V(1).Info("pod security labels", "level", level)
+	log.FromContext(ctx).V(1).Info("namespace labels", "labels", labels, "annotations", annotations)
 	return ctrl.Result{}, nil
+}
+
+// desired is what the baselines selecting ns put on it.
+func (r *NamespaceReconciler) desired(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (map[string]string, map[string]string) {
+	labels, annotations := map[string]string{}, map[string]string{}
+	if level := compiler.PodSecurityLevel(baselines, ns); level != "" {
+		labels[LabelPSAEnforce] = string(level)
+		labels[LabelPSAEnforceVersion] = "latest"
+	}
+	if r.Backends != nil && slices.Contains(r.Backends.Active(), ztv1.BackendLinkerd) {
+		for i := range baselines {
+			b := &baselines[i]
+			if ok, err := compiler.BaselineSelects(b, ns); err != nil || !ok || !b.DeletionTimestamp.IsZero() {
+				continue
+			}
+			for k, v := range linkerd.NamespaceAnnotations(compiler.BaselineModel(b, ns.Name)) {
+				annotations[k] = v
+			}
+		}
+	}
+	return labels, annotations
+}
+
+// managedKeys is the value of AnnotationManaged: the sorted keys the operator set.
+func managedKeys(labels, annotations map[string]string) string {
+	var keys []string
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	for k := range annotations {
+		if k != AnnotationManaged {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
 }
 
 // SetupWithManager reconciles a namespace when it changes and, for any baseline event,
 // every namespace (baseline changes are rare; namespaces are cached).
 func (r *NamespaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c := mgr.GetClient()
-	return ctrl.NewControllerManagedBy(mgr).
+	allNamespaces := func(ctx context.Context) []reconcile.Request {
+		var list corev1.NamespaceList
+		if err := c.List(ctx, &list); err != nil {
+			log.FromContext(ctx).Error(err, "listing namespaces")
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, ns := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: ns.Name}})
+		}
+		return reqs
+	}
+	resync := make(chan event.GenericEvent, 64)
+	err := ctrl.NewControllerManagedBy(mgr).
 		Named("namespace").
 		For(&corev1.Namespace{}).
 		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-			var list corev1.NamespaceList
-			if err := c.List(ctx, &list); err != nil {
-				log.FromContext(ctx).Error(err, "listing namespaces")
-				return nil
-			}
-			reqs := make([]reconcile.Request, 0, len(list.Items))
-			for _, ns := range list.Items {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: ns.Name}})
-			}
-			return reqs
+			return allNamespaces(ctx)
 		})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2, SkipNameValidation: ptr.To(r.SkipNameValidation)}).
+		WatchesRawSource(source.Channel(resync, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			return allNamespaces(ctx)
+		}))).
+		WithOptions(controllerOptions(2, r.SkipNameValidation)).
 		Complete(r)
+	if err != nil || r.Backends == nil {
+		return err
+	}
+	// Linkerd's default-inbound annotation depends on Linkerd running.
+	return r.Backends.OnInstall(func(backend ztv1.Backend, _ cache.Cache) error {
+		if backend == ztv1.BackendLinkerd {
+			go func() { resync <- event.GenericEvent{Object: &corev1.Namespace{}} }()
+		}
+		return nil
+	})
 }

@@ -12,20 +12,22 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
@@ -45,6 +47,8 @@ type ServiceAccessPolicyReconciler struct {
 	MaxConcurrentReconciles int
 	// SkipNameValidation allows a second instance of the controller in one process (tests).
 	SkipNameValidation bool
+	// Backends says which backends run; Options.Backends is replaced by its Active list.
+	Backends *Backends
 }
 
 // +kubebuilder:rbac:groups=zerotrust.dev,resources=serviceaccesspolicies,verbs=get;list;watch;update;patch
@@ -52,6 +56,18 @@ type ServiceAccessPolicyReconciler struct {
 // +kubebuilder:rbac:groups=zerotrust.dev,resources=serviceaccesspolicies/finalizers,verbs=update
 
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=get;list;watch;create;update;patch;delete
+
+// The RBAC backend writes Roles holding whatever rules a policy declares and binds them.
+// The API server lets a client do that only if it holds every permission it grants, or
+// has escalate (to write the Role) and bind (to bind it) on roles. The operator takes the
+// two verbs rather than the permissions: on roles only, never on clusterroles, so it can
+// neither write nor bind a ClusterRole. Policies are held to the deny list and to their
+// author's own permissions by the admission webhook (internal/webhook) and again, for the
+// deny list, by the compiler. Role names are per policy, so bind cannot be limited by
+// resourceNames.
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles,verbs=escalate;bind
+
 // +kubebuilder:rbac:groups="",resources=services;serviceaccounts;namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -71,12 +87,15 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 
 	now := r.Clock.Now()
-	out, err := compiler.Compile(&cacheInventory{ctx: ctx, c: r.Client}, compiler.Input{Policy: policy, Now: now, Options: r.Options})
+	opts := r.Options
+	opts.Backends = r.Backends.Active()
+	out, err := compiler.Compile(&cacheInventory{ctx: ctx, c: r.Client}, compiler.Input{Policy: policy, Now: now, Options: opts})
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("compiling: %w", err)
 	}
+	out.Backends = append(out.Backends, r.Backends.Inactive()...)
 
-	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name))
+	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name), r.Backends)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing generated objects: %w", err)
 	}
@@ -172,7 +191,7 @@ func (r *ServiceAccessPolicyReconciler) finalize(ctx context.Context, policy *zt
 	if !controllerutil.ContainsFinalizer(policy, Finalizer) {
 		return nil
 	}
-	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name))
+	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name), r.Backends)
 	if err != nil {
 		return fmt.Errorf("listing generated objects: %w", err)
 	}
@@ -204,16 +223,18 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		workers = 4
 	}
 	c := mgr.GetClient()
+	resync := make(chan event.GenericEvent, 1024)
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("serviceaccesspolicy").
+		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
 		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: ptr.To(r.SkipNameValidation)})
-	for _, gvk := range ChildKinds {
+		WithOptions(controllerOptions(workers, r.SkipNameValidation))
+	for _, gvk := range BuiltinKinds() {
 		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy))
 	}
 	sa := &metav1.PartialObjectMetadata{}
 	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
-	return b.
+	ctl, err := b.
 		Watches(&corev1.Service{}, byIndex(c, IndexService, func(o client.Object) []string {
 			return []string{nsName(o.GetNamespace(), o.GetName())}
 		})).
@@ -227,7 +248,32 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 			return []string{o.GetName()}
 		})).
 		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(baselineToPolicies(c))).
-		Complete(r)
+		Build(r)
+	if err != nil {
+		return err
+	}
+	// A backend activated later (its CRDs installed): watch its kinds, then reconcile every
+	// policy so that it gets the backend's objects.
+	return r.Backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
+		for _, gvk := range BackendKinds[backend] {
+			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
+				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, u *unstructured.Unstructured) []reconcile.Request {
+					return childToPolicy(ctx, u)
+				}))); err != nil {
+				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
+			}
+		}
+		var list ztv1.ServiceAccessPolicyList
+		if err := c.List(context.Background(), &list); err != nil {
+			return err
+		}
+		go func() {
+			for i := range list.Items {
+				resync <- event.GenericEvent{Object: &list.Items[i]}
+			}
+		}()
+		return nil
+	})
 }
 
 // byIndex maps an event to the policies whose index holds one of keys(object).

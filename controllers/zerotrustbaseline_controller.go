@@ -12,17 +12,20 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
@@ -53,6 +56,8 @@ type ZeroTrustBaselineReconciler struct {
 	Recorder           events.EventRecorder
 	Options            compiler.Options
 	SkipNameValidation bool
+	// Backends says which backends run; Options.Backends is replaced by its Active list.
+	Backends *Backends
 	// AuditInterval is how often the audit runs again when nothing else changed
 	// (default 5 minutes).
 	AuditInterval time.Duration
@@ -83,7 +88,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	live, err := listChildren(ctx, r.Client, baselineOwnerKey(b.Name))
+	live, err := listChildren(ctx, r.Client, baselineOwnerKey(b.Name), r.Backends)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing generated objects: %w", err)
 	}
@@ -117,7 +122,9 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		for _, o := range others {
 			overlaps[o] = true
 		}
-		objs, err := compiler.CompileBaseline(eff, &matched[i], r.Options)
+		opts := r.Options
+		opts.Backends = r.Backends.Active()
+		objs, err := compiler.CompileBaseline(eff, &matched[i], opts)
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("compiling for namespace %s: %w", matched[i].Name, err)
 		}
@@ -280,11 +287,13 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 // decide the selection; every baseline is re-evaluated, and there are few).
 func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c := mgr.GetClient()
+	resync := make(chan event.GenericEvent, 64)
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("zerotrustbaseline").
 		For(&ztv1.ZeroTrustBaseline{}, builder.WithPredicates(specOrDeletion)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2, SkipNameValidation: ptr.To(r.SkipNameValidation)})
-	for _, gvk := range ChildKinds {
+		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
+		WithOptions(controllerOptions(2, r.SkipNameValidation))
+	for _, gvk := range BuiltinKinds() {
 		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline))
 	}
 	if r.Clock == nil {
@@ -305,7 +314,30 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return reqs
 	})
 	// Another baseline's change can change what this one enforces where both apply.
-	return b.Watches(&corev1.Namespace{}, allBaselines).
+	ctl, err := b.Watches(&corev1.Namespace{}, allBaselines).
 		Watches(&ztv1.ZeroTrustBaseline{}, allBaselines, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Complete(r)
+		Build(r)
+	if err != nil {
+		return err
+	}
+	return r.Backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
+		for _, gvk := range BackendKinds[backend] {
+			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
+				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, u *unstructured.Unstructured) []reconcile.Request {
+					return childToBaseline(ctx, u)
+				}))); err != nil {
+				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
+			}
+		}
+		var list ztv1.ZeroTrustBaselineList
+		if err := c.List(context.Background(), &list); err != nil {
+			return err
+		}
+		go func() {
+			for i := range list.Items {
+				resync <- event.GenericEvent{Object: &list.Items[i]}
+			}
+		}()
+		return nil
+	})
 }

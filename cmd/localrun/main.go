@@ -35,7 +35,7 @@ func main() {
 	var forceLocal bool
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", "0", "Address of the health probes; 0 disables them.")
-	flag.StringVar(&backends, "backends", "networkpolicy", "Enforcement backends to run.")
+	flag.StringVar(&backends, "backends", operator.DefaultBackends, "Enforcement backends (see the manager's --backends).")
 	flag.StringVar(&kubeconfigOut, "local-kubeconfig", "bin/local.kubeconfig", "Where to write the local control plane's kubeconfig.")
 	flag.BoolVar(&forceLocal, "local", false, "Start a local control plane even when a cluster is reachable.")
 	zapOpts := zap.Options{Development: true}

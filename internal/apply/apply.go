@@ -5,11 +5,14 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -62,7 +65,7 @@ func InSync(desired, live client.Object) (bool, error) {
 			return false, nil
 		}
 	}
-	if !subset(desired.GetLabels(), live.GetLabels()) || !subset(desired.GetAnnotations(), live.GetAnnotations()) {
+	if !Subset(desired.GetLabels(), live.GetLabels()) || !Subset(desired.GetAnnotations(), live.GetAnnotations()) {
 		return false, nil
 	}
 	for _, want := range desired.GetOwnerReferences() {
@@ -82,7 +85,8 @@ func InSync(desired, live client.Object) (bool, error) {
 	return true, nil
 }
 
-func subset(want, have map[string]string) bool {
+// Subset reports whether have holds every key of want with the same value.
+func Subset(want, have map[string]string) bool {
 	for k, v := range want {
 		if hv, ok := have[k]; !ok || hv != v {
 			return false
@@ -93,6 +97,11 @@ func subset(want, have map[string]string) bool {
 
 // Apply server-side applies desired with the operator's field owner, taking over fields that
 // someone else changed (drift), unless live is already in sync. It reports whether it wrote.
+//
+// A field the API server never lets change (Immutable) cannot be repaired by an apply: when
+// desired and live differ in one, the live object is deleted and desired created. That is
+// also the answer when the cache does not hold the conflicting object (it lacks the
+// managed-by label) and the API server refuses the apply for that field.
 func Apply(ctx context.Context, c client.Client, desired, live client.Object) (bool, error) {
 	ok, err := InSync(desired, live)
 	if err != nil || ok {
@@ -105,9 +114,93 @@ func Apply(ctx context.Context, c client.Client, desired, live client.Object) (b
 	u = u.DeepCopy()
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "status")
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
-		client.FieldOwner(ztv1.FieldOwner), client.ForceOwnership); err != nil {
+	fields := Immutable[u.GroupVersionKind().GroupKind()]
+	if live != nil && len(fields) > 0 {
+		changed, err := immutableChanged(u, live, fields)
+		if err != nil {
+			return false, err
+		}
+		if changed {
+			if err := recreate(ctx, c, live); err != nil {
+				return false, err
+			}
+		}
+	}
+	err = serverSideApply(ctx, c, u)
+	if err != nil && len(fields) > 0 && refusedFor(err, fields) {
+		// Someone else's object with this name (not in the cache) differs in an immutable
+		// field: the name is the operator's (see model's naming scheme), so it is replaced.
+		if err := recreate(ctx, c, u); err != nil {
+			return false, err
+		}
+		err = serverSideApply(ctx, c, u)
+	}
+	if err != nil {
 		return false, fmt.Errorf("applying %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 	}
 	return true, nil
+}
+
+func serverSideApply(ctx context.Context, c client.Client, u *unstructured.Unstructured) error {
+	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ztv1.FieldOwner), client.ForceOwnership)
+}
+
+// Immutable lists, per kind the operator generates, the top-level fields the API server
+// refuses to change once the object exists. Apply replaces an object whose immutable field
+// must change instead of failing on it forever.
+var Immutable = map[schema.GroupKind][]string{
+	// A RoleBinding's roleRef is immutable: binding another role is a new binding.
+	{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}:        {"roleRef"},
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}: {"roleRef"},
+}
+
+func immutableChanged(desired *unstructured.Unstructured, live client.Object, fields []string) (bool, error) {
+	l, err := ToUnstructured(live)
+	if err != nil {
+		return false, err
+	}
+	for _, f := range fields {
+		if !equality.Semantic.DeepEqual(desired.Object[f], l.Object[f]) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// refusedFor reports whether err is the API server refusing a change to one of fields.
+func refusedFor(err error, fields []string) bool {
+	if !apierrors.IsInvalid(err) {
+		return false
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	for _, cause := range status.Status().Details.Causes {
+		for _, f := range fields {
+			if cause.Field == f {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// recreate deletes obj so that it can be created anew, waiting for nothing: an object
+// without finalizers is gone when Delete returns. The UID precondition (when obj comes
+// from the cache) keeps it from deleting an object that was replaced meanwhile.
+func recreate(ctx context.Context, c client.Client, obj client.Object) error {
+	var opts []client.DeleteOption
+	if uid := obj.GetUID(); uid != "" {
+		opts = append(opts, client.Preconditions{UID: &uid})
+	}
+	target := &unstructured.Unstructured{}
+	target.SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
+	target.SetNamespace(obj.GetNamespace())
+	target.SetName(obj.GetName())
+	if err := c.Delete(ctx, target, opts...); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting %s %s/%s to change an immutable field: %w",
+			target.GetKind(), target.GetNamespace(), target.GetName(), err)
+	}
+	return nil
 }

@@ -5,11 +5,16 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
+	"net"
+	"os"
+	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -18,48 +23,66 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/controllers"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/certs"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	ztwebhook "github.com/zerotrust-dev/zerotrust-operator/internal/webhook"
 )
 
 // Options are the operator's settings, set by flags in main.go.
 type Options struct {
-	MetricsAddr          string
-	ProbeAddr            string
-	LeaderElection       bool
-	LeaderElectionNS     string
-	TrustDomain          string
-	Backends             []ztv1.Backend
+	MetricsAddr      string
+	ProbeAddr        string
+	LeaderElection   bool
+	LeaderElectionNS string
+	TrustDomain      string
+	// Backends sets each enforcement backend auto, on or off (see ParseBackends).
+	Backends             map[ztv1.Backend]controllers.BackendMode
 	ConcurrentReconciles int
 	// SkipNameValidation lets tests run a second manager in the same process.
 	SkipNameValidation bool
+	// Webhook configures the admission webhook for ServiceAccessPolicies.
+	Webhook WebhookOptions
 }
 
-// DefaultBackends are the backends enabled unless flags say otherwise.
-var DefaultBackends = []ztv1.Backend{ztv1.BackendNetworkPolicy}
+// WebhookOptions configure the validating admission webhook (internal/webhook), which holds
+// policies with a kubernetesAPI target to the RBAC deny list and to their author's own
+// permissions. Run it whenever the RBAC backend is enabled: without it, whoever may write a
+// policy can grant, through the operator, any permission not on the deny list.
+type WebhookOptions struct {
+	// Enabled serves the webhook.
+	Enabled bool
+	// Host and Port it listens on (default all interfaces, 9443).
+	Host string
+	Port int
+	// CertDir holds tls.crt and tls.key (default controller-runtime's,
+	// $TMPDIR/k8s-webhook-server/serving-certs).
+	CertDir string
+	// ManageCerts generates a CA and serving certificate into a Secret of Namespace, writes
+	// them to CertDir and keeps the caBundle of the ValidatingWebhookConfiguration current
+	// (internal/certs). Off, CertDir must be filled by someone else, e.g. cert-manager.
+	ManageCerts bool
+	// Namespace is the operator's own: it holds the certificate Secret and is excluded from
+	// the webhook (config/webhook).
+	Namespace string
+	// ServiceName is the webhook's Service in Namespace, the serving certificate's name.
+	ServiceName string
+	// CertHosts are further DNS names or IP addresses of the serving certificate, e.g.
+	// 127.0.0.1 when the API server calls the webhook by URL (tests).
+	CertHosts []string
+}
 
-// ParseBackends turns a comma-separated flag value into backends.
-func ParseBackends(s string) ([]ztv1.Backend, error) {
-	all := []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendIstio, ztv1.BackendLinkerd, ztv1.BackendCilium, ztv1.BackendRBAC}
-	var out []ztv1.Backend
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		found := false
-		for _, b := range all {
-			if strings.EqualFold(part, string(b)) {
-				out, found = append(out, b), true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("unknown backend %q (known: networkpolicy, istio, linkerd, cilium, rbac)", part)
-		}
-	}
-	return out, nil
+// DefaultBackends is the --backends default: NetworkPolicy always, and each mesh once its
+// CRDs are served. RBAC is off unless asked for, because it should run with the webhook.
+const DefaultBackends = "networkpolicy,istio,linkerd,cilium"
+
+// ParseBackends reads --backends: a comma-separated list of NAME, NAME=auto, NAME=on or
+// NAME=off (auto: on while its CRDs are served). Backends not listed are off.
+func ParseBackends(s string) (map[ztv1.Backend]controllers.BackendMode, error) {
+	return controllers.ParseBackendModes(s)
 }
 
 // Scheme holds the types the operator reads and writes.
@@ -82,16 +105,50 @@ func utilruntimeMust(err error) {
 func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	managed := labels.SelectorFromSet(labels.Set{ztv1.LabelManagedBy: ztv1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
-	for _, gvk := range controllers.ChildKinds {
+	for _, gvk := range controllers.BuiltinKinds() {
 		byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed}
 	}
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"
 	}
 	if o.Backends == nil {
-		o.Backends = DefaultBackends
+		o.Backends, _ = ParseBackends(DefaultBackends)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating a discovery client: %w", err)
+	}
+	backends, err := controllers.NewBackends(ctx, o.Backends, dc)
+	if err != nil {
+		return nil, err
+	}
+	// Certificates and caBundle are read and written around the cache: the operator may not
+	// list Secrets, and must not cache them.
+	direct, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return nil, fmt.Errorf("creating a client: %w", err)
+	}
+	var hookServer webhook.Server
+	certsFailed := false
+	if o.Webhook.Enabled {
+		if o.Webhook.CertDir == "" {
+			o.Webhook.CertDir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")
+		}
+		if o.Webhook.ManageCerts && (o.Webhook.Namespace == "" || o.Webhook.ServiceName == "") {
+			return nil, errors.New("managing the webhook certificate needs the operator's namespace and the webhook Service's name")
+		}
+		if o.Webhook.ManageCerts {
+			// The webhook server reads its certificate when it starts: it must exist first.
+			err := certs.Ensure(ctx, direct, certOptions(o.Webhook))
+			if err != nil && !errors.Is(err, certs.ErrNoWebhookConfiguration) {
+				return nil, fmt.Errorf("preparing the webhook certificate: %w", err)
+			}
+			certsFailed = err != nil
+		}
+		hookServer = webhook.NewServer(webhook.Options{Host: o.Webhook.Host, Port: o.Webhook.Port, CertDir: o.Webhook.CertDir})
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		WebhookServer:           hookServer,
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
@@ -116,7 +173,8 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := (&controllers.ServiceAccessPolicyReconciler{
 		Client:                  mgr.GetClient(),
 		Recorder:                mgr.GetEventRecorder("zerotrust-operator"),
-		Options:                 compiler.Options{Backends: o.Backends, TrustDomain: o.TrustDomain},
+		Options:                 compiler.Options{TrustDomain: o.TrustDomain},
+		Backends:                backends,
 		MaxConcurrentReconciles: o.ConcurrentReconciles,
 		SkipNameValidation:      o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
@@ -125,16 +183,44 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := (&controllers.ZeroTrustBaselineReconciler{
 		Client:             mgr.GetClient(),
 		Recorder:           mgr.GetEventRecorder("zerotrust-operator"),
-		Options:            compiler.Options{Backends: o.Backends, TrustDomain: o.TrustDomain},
+		Options:            compiler.Options{TrustDomain: o.TrustDomain},
+		Backends:           backends,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ZeroTrustBaseline controller: %w", err)
 	}
+	if err := (&controllers.BackendDiscoveryReconciler{Backends: backends, Client: mgr.GetClient()}).SetupWithManager(mgr, o.SkipNameValidation); err != nil {
+		return nil, fmt.Errorf("setting up backend discovery: %w", err)
+	}
 	if err := (&controllers.NamespaceReconciler{
 		Client:             mgr.GetClient(),
+		Backends:           backends,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Namespace controller: %w", err)
+	}
+	if o.Webhook.Enabled {
+		ztwebhook.Setup(mgr)
+		if o.Webhook.ManageCerts {
+			if err := mgr.Add(&certs.Rotator{Client: direct, Options: certOptions(o.Webhook), Failed: certsFailed}); err != nil {
+				return nil, err
+			}
+		}
+		// Not ready, and so not sent admission reviews by the Service, before it serves.
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return nil, err
+		}
+	}
+	// Mesh backends get a cache of their own when they become active (now or when their CRDs
+	// appear), filtered like the manager's.
+	if err := backends.Start(mgr, func(kinds []schema.GroupVersionKind) (cache.Cache, error) {
+		byObject := map[client.Object]cache.ByObject{}
+		for _, gvk := range kinds {
+			byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed}
+		}
+		return cache.New(cfg, cache.Options{Scheme: mgr.GetScheme(), ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()})
+	}); err != nil {
+		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
@@ -143,6 +229,23 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		return nil, err
 	}
 	return mgr, nil
+}
+
+func certOptions(o WebhookOptions) certs.Options {
+	co := certs.Options{
+		Namespace:            o.Namespace,
+		ServiceName:          o.ServiceName,
+		WebhookConfiguration: ztwebhook.ConfigurationName,
+		CertDir:              o.CertDir,
+	}
+	for _, h := range o.CertHosts {
+		if ip := net.ParseIP(h); ip != nil {
+			co.IPs = append(co.IPs, ip)
+		} else {
+			co.DNSNames = append(co.DNSNames, h)
+		}
+	}
+	return co
 }
 
 // Run starts the manager and logs "operator running" once its caches have synced, the

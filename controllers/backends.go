@@ -1,0 +1,408 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+)
+
+// AllBackends in the order status lists them.
+var AllBackends = []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendIstio, ztv1.BackendLinkerd, ztv1.BackendCilium, ztv1.BackendRBAC}
+
+// BackendKinds lists the kinds each backend generates. The operator caches them filtered by
+// its managed-by label, watches them for drift and prunes them.
+var BackendKinds = map[ztv1.Backend][]schema.GroupVersionKind{
+	ztv1.BackendNetworkPolicy: {{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}},
+	ztv1.BackendRBAC: {
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
+	},
+	ztv1.BackendIstio: {
+		{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"},
+		{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"},
+	},
+	ztv1.BackendLinkerd: {
+		{Group: "policy.linkerd.io", Version: "v1beta3", Kind: "Server"},
+		{Group: "policy.linkerd.io", Version: "v1beta3", Kind: "HTTPRoute"},
+		{Group: "policy.linkerd.io", Version: "v1alpha1", Kind: "AuthorizationPolicy"},
+		{Group: "policy.linkerd.io", Version: "v1alpha1", Kind: "MeshTLSAuthentication"},
+		{Group: "policy.linkerd.io", Version: "v1alpha1", Kind: "NetworkAuthentication"},
+	},
+	ztv1.BackendCilium: {{Group: "cilium.io", Version: "v2", Kind: "CiliumNetworkPolicy"}},
+}
+
+// builtin backends generate core Kubernetes kinds that every cluster serves.
+var builtin = map[ztv1.Backend]bool{ztv1.BackendNetworkPolicy: true, ztv1.BackendRBAC: true}
+
+// BackendMode is how a flag sets a backend: auto (on when its CRDs are served), on, off.
+type BackendMode string
+
+// Backend modes.
+const (
+	ModeAuto BackendMode = "auto"
+	ModeOn   BackendMode = "on"
+	ModeOff  BackendMode = "off"
+)
+
+// ParseBackendModes reads "--backends": a comma-separated list of NAME, NAME=auto, NAME=on
+// or NAME=off. Backends not listed are off; NAME alone is auto.
+func ParseBackendModes(s string) (map[ztv1.Backend]BackendMode, error) {
+	modes := map[ztv1.Backend]BackendMode{}
+	for _, b := range AllBackends {
+		modes[b] = ModeOff
+	}
+	if strings.TrimSpace(s) == "all" {
+		for _, b := range AllBackends {
+			modes[b] = ModeAuto
+		}
+		return modes, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, mode, _ := strings.Cut(part, "=")
+		m := BackendMode(strings.ToLower(mode))
+		if mode == "" {
+			m = ModeAuto
+		}
+		if m != ModeAuto && m != ModeOn && m != ModeOff {
+			return nil, fmt.Errorf("backend %q: mode %q is not auto, on or off", name, mode)
+		}
+		found := false
+		for _, b := range AllBackends {
+			if strings.EqualFold(name, string(b)) {
+				modes[b], found = m, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown backend %q (known: networkpolicy, istio, linkerd, cilium, rbac)", name)
+		}
+	}
+	return modes, nil
+}
+
+// Backends knows which backends are enabled by flags and installed in the cluster. Mesh
+// backends are re-discovered whenever a CustomResourceDefinition changes, so a mesh
+// installed after the operator started is picked up without a restart.
+type Backends struct {
+	modes     map[ztv1.Backend]BackendMode
+	discovery discovery.DiscoveryInterface
+
+	mu        sync.RWMutex
+	installed map[ztv1.Backend]bool
+	// caches hold the objects of an active mesh backend's kinds: one cache per backend,
+	// created when the backend becomes active (a cache cannot be configured for kinds the
+	// API server does not serve yet), filtered by the managed-by label and indexed by owner.
+	caches map[ztv1.Backend]cache.Cache
+	// onInstall is called (once per backend) when a mesh backend becomes active, so that
+	// controllers watch its kinds.
+	onInstall []func(ztv1.Backend, cache.Cache) error
+	mgr       manager.Manager
+	newCache  func(kinds []schema.GroupVersionKind) (cache.Cache, error)
+}
+
+// NewBackends checks once which backends are installed.
+func NewBackends(ctx context.Context, modes map[ztv1.Backend]BackendMode, dc discovery.DiscoveryInterface) (*Backends, error) {
+	b := &Backends{modes: modes, discovery: dc, installed: map[ztv1.Backend]bool{}, caches: map[ztv1.Backend]cache.Cache{}}
+	if _, err := b.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// served reports whether every kind of backend is served by the API server.
+func (b *Backends) served(backend ztv1.Backend) (bool, error) {
+	if builtin[backend] {
+		return true, nil
+	}
+	for _, gvk := range BackendKinds[backend] {
+		list, err := b.discovery.ServerResourcesForGroupVersion(gvk.GroupVersion().String())
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("discovering %s: %w", gvk.GroupVersion(), err)
+		}
+		found := false
+		for _, r := range list.APIResources {
+			if r.Kind == gvk.Kind {
+				found = true
+			}
+		}
+		if !found {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Refresh re-discovers the mesh backends and returns those that became active.
+func (b *Backends) Refresh(ctx context.Context) ([]ztv1.Backend, error) {
+	var added []ztv1.Backend
+	for _, backend := range AllBackends {
+		ok, err := b.served(backend)
+		if err != nil {
+			return nil, err
+		}
+		b.mu.Lock()
+		was := b.installed[backend]
+		b.installed[backend] = ok
+		b.mu.Unlock()
+		if ok && !was && b.modes[backend] != ModeOff {
+			added = append(added, backend)
+		}
+		if was != ok {
+			log.FromContext(ctx).Info("backend discovery", "backend", backend, "installed", ok)
+		}
+	}
+	return added, nil
+}
+
+// Active lists the backends that run: enabled and installed, or forced on.
+func (b *Backends) Active() []ztv1.Backend {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []ztv1.Backend
+	for _, backend := range AllBackends {
+		switch b.modes[backend] {
+		case ModeOn:
+			out = append(out, backend)
+		case ModeAuto:
+			if b.installed[backend] {
+				out = append(out, backend)
+			}
+		}
+	}
+	return out
+}
+
+// Kinds lists the generated kinds of the active backends whose objects are cached (a
+// mesh forced on while its CRDs are missing has nothing to list).
+func (b *Backends) Kinds() []schema.GroupVersionKind {
+	var out []schema.GroupVersionKind
+	for _, backend := range b.Active() {
+		b.mu.RLock()
+		_, cached := b.caches[backend]
+		b.mu.RUnlock()
+		if builtin[backend] || cached {
+			out = append(out, BackendKinds[backend]...)
+		}
+	}
+	return out
+}
+
+// BuiltinKinds lists the generated kinds of the built-in backends (NetworkPolicy, RBAC),
+// which the manager's own cache holds from start-up.
+func BuiltinKinds() []schema.GroupVersionKind {
+	var out []schema.GroupVersionKind
+	for _, backend := range AllBackends {
+		if builtin[backend] {
+			out = append(out, BackendKinds[backend]...)
+		}
+	}
+	return out
+}
+
+// Reader returns the cache that holds objects of kind gvk, or fallback (the manager's
+// client) for built-in kinds.
+func (b *Backends) Reader(gvk schema.GroupVersionKind, fallback client.Reader) client.Reader {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for backend, c := range b.caches {
+		for _, k := range BackendKinds[backend] {
+			if k == gvk {
+				return c
+			}
+		}
+	}
+	return fallback
+}
+
+// Inactive reports the backends that do not run, as status entries: Disabled by a flag, or
+// NotInstalled when their CRDs are not served.
+func (b *Backends) Inactive() []compiler.BackendResult {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []compiler.BackendResult
+	for _, backend := range AllBackends {
+		switch {
+		case b.modes[backend] == ModeOff:
+			out = append(out, compiler.BackendResult{Backend: backend, State: ztv1.BackendDisabled,
+				Message: "disabled by the operator's --backends flag"})
+		case b.modes[backend] == ModeAuto && !b.installed[backend]:
+			out = append(out, compiler.BackendResult{Backend: backend, State: ztv1.BackendNotInstalled,
+				Message: fmt.Sprintf("the cluster does not serve %s; install it and the operator picks it up", kindList(BackendKinds[backend]))})
+		}
+	}
+	return out
+}
+
+func kindList(gvks []schema.GroupVersionKind) string {
+	var parts []string
+	for _, g := range gvks {
+		parts = append(parts, g.Kind+"."+g.Group)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// OnInstall registers fn to run when a mesh backend becomes active, with the cache of its
+// kinds. It is how controllers start watching a mesh's kinds after start-up.
+func (b *Backends) OnInstall(fn func(ztv1.Backend, cache.Cache) error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onInstall = append(b.onInstall, fn)
+	return nil
+}
+
+// Start activates the mesh backends that are active now; later ones are activated by the
+// discovery controller. Call it after every controller registered its OnInstall.
+func (b *Backends) Start(mgr manager.Manager, newCache func(kinds []schema.GroupVersionKind) (cache.Cache, error)) error {
+	b.mu.Lock()
+	b.mgr, b.newCache = mgr, newCache
+	b.mu.Unlock()
+	var meshes []ztv1.Backend
+	for _, backend := range b.Active() {
+		if !builtin[backend] {
+			meshes = append(meshes, backend)
+		}
+	}
+	return b.activate(meshes)
+}
+
+// activate gives each newly active mesh backend its cache, starts it with the manager and
+// runs the OnInstall callbacks.
+func (b *Backends) activate(added []ztv1.Backend) error {
+	for _, backend := range added {
+		b.mu.Lock()
+		if _, done := b.caches[backend]; done || builtin[backend] || b.mgr == nil || !b.installed[backend] {
+			b.mu.Unlock()
+			continue
+		}
+		c, err := b.newCache(BackendKinds[backend])
+		if err != nil {
+			b.mu.Unlock()
+			return fmt.Errorf("creating the cache of backend %s: %w", backend, err)
+		}
+		for _, gvk := range BackendKinds[backend] {
+			if err := c.IndexField(context.Background(), NewChild(gvk), IndexOwner, ownerIndex); err != nil {
+				b.mu.Unlock()
+				return err
+			}
+		}
+		if err := b.mgr.Add(c); err != nil {
+			b.mu.Unlock()
+			return err
+		}
+		b.caches[backend] = c
+		fns := append([]func(ztv1.Backend, cache.Cache) error(nil), b.onInstall...)
+		b.mu.Unlock()
+		for _, fn := range fns {
+			if err := fn(backend, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// BackendDiscoveryReconciler re-discovers backends when a CustomResourceDefinition of a
+// mesh group appears, changes or goes.
+type BackendDiscoveryReconciler struct {
+	Backends *Backends
+	Client   client.Reader
+}
+
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=security.istio.io,resources=authorizationpolicies;peerauthentications,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy.linkerd.io,resources=servers;httproutes;authorizationpolicies;meshtlsauthentications;networkauthentications,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=cilium.io,resources=ciliumnetworkpolicies,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile refreshes discovery and starts watches for newly active backends. The API
+// server serves a new CRD's resources a moment after the CRD is established, so while a
+// mesh CRD exists whose backend is not served yet, it looks again shortly.
+func (r *BackendDiscoveryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	added, err := r.Backends.Refresh(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Backends.activate(added); err != nil {
+		return ctrl.Result{}, err
+	}
+	_, group, _ := strings.Cut(req.Name, ".")
+	for backend, kinds := range BackendKinds {
+		if builtin[backend] || kinds[0].Group != group || r.Backends.modes[backend] == ModeOff {
+			continue
+		}
+		r.Backends.mu.RLock()
+		installed := r.Backends.installed[backend]
+		r.Backends.mu.RUnlock()
+		if installed {
+			continue
+		}
+		crd := &metav1.PartialObjectMetadata{}
+		crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+		if err := r.Client.Get(ctx, req.NamespacedName, crd); err == nil {
+			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// meshGroups are the API groups whose CRDs can turn a backend on.
+var meshGroups = func() map[string]bool {
+	out := map[string]bool{}
+	for backend, kinds := range BackendKinds {
+		if !builtin[backend] {
+			for _, k := range kinds {
+				out[k.Group] = true
+			}
+		}
+	}
+	return out
+}()
+
+// SetupWithManager watches CRDs (metadata only) of the mesh groups.
+func (r *BackendDiscoveryReconciler) SetupWithManager(mgr ctrl.Manager, skipNameValidation bool) error {
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+	isMesh := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		_, group, _ := strings.Cut(o.GetName(), ".")
+		return meshGroups[group]
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("backenddiscovery").
+		For(crd, builder.WithPredicates(isMesh, predicate.Funcs{
+			UpdateFunc: func(e event.UpdateEvent) bool { return true },
+		})).
+		WithOptions(controllerOptions(1, skipNameValidation)).
+		Complete(reconcile.Func(r.Reconcile))
+}
+
+// controllerOptions are the options every controller of the operator uses.
+func controllerOptions(workers int, skipNameValidation bool) controller.Options {
+	return controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: ptr.To(skipNameValidation)}
+}

@@ -1,0 +1,161 @@
+package meshbackends_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+)
+
+const ns = "shop"
+
+var (
+	authorizationPolicy = schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"}
+	peerAuthentication  = schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"}
+	linkerdServer       = schema.GroupVersionKind{Group: "policy.linkerd.io", Version: "v1beta3", Kind: "Server"}
+	ciliumPolicy        = schema.GroupVersionKind{Group: "cilium.io", Version: "v2", Kind: "CiliumNetworkPolicy"}
+)
+
+func deployment(name, serviceAccount string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{ServiceAccountName: serviceAccount, Containers: []corev1.Container{{
+					Name: "main", Image: "registry.example/" + name,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+						HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}}},
+				}}},
+			},
+		},
+	}
+}
+
+// generated lists the objects of kind gvk generated for the policy.
+func generated(gvk schema.GroupVersionKind) []unstructured.Unstructured {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	ExpectWithOffset(1, k8s.List(ctx, list, client.MatchingLabels{ztv1.LabelPolicyName: "payment-reads-inventory"})).To(Succeed())
+	return list.Items
+}
+
+func backendState(g Gomega, name ztv1.Backend) ztv1.BackendState {
+	p := &ztv1.ServiceAccessPolicy{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "payment-reads-inventory"}, p)).To(Succeed())
+	for _, b := range p.Status.Backends {
+		if b.Name == name {
+			return b.State
+		}
+	}
+	return ""
+}
+
+func install(mesh string) {
+	_, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: crds[mesh], ErrorIfPathMissing: true})
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+}
+
+var _ = Describe("Mesh backends", Ordered, func() {
+	policy := &ztv1.ServiceAccessPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "payment-reads-inventory"},
+		Spec: ztv1.ServiceAccessPolicySpec{
+			Target: ztv1.Target{Workload: &ztv1.WorkloadReference{Kind: ztv1.WorkloadDeployment, Name: "inventory"}},
+			From:   []ztv1.Caller{{ServiceAccount: "payment"}},
+			Ports: []ztv1.PortRule{{Port: intstr.FromInt32(8080), Protocol: "TCP",
+				HTTP: []ztv1.HTTPRule{{Methods: []ztv1.HTTPMethod{"GET"}, Paths: []string{"/items/*"}}}}},
+		},
+	}
+
+	BeforeAll(func() {
+		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"mesh": "on"}}})).To(Succeed())
+		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "payment"}})).To(Succeed())
+		Expect(k8s.Create(ctx, deployment("payment", "payment"))).To(Succeed())
+		Expect(k8s.Create(ctx, deployment("inventory", "inventory"))).To(Succeed())
+		Expect(k8s.Create(ctx, policy)).To(Succeed())
+	})
+
+	It("reports mesh backends NotInstalled while their CRDs are not served", func() {
+		Eventually(func(g Gomega) {
+			g.Expect(backendState(g, ztv1.BackendNetworkPolicy)).To(Equal(ztv1.BackendApplied))
+			g.Expect(backendState(g, ztv1.BackendIstio)).To(Equal(ztv1.BackendNotInstalled))
+			g.Expect(backendState(g, ztv1.BackendLinkerd)).To(Equal(ztv1.BackendNotInstalled))
+			g.Expect(backendState(g, ztv1.BackendCilium)).To(Equal(ztv1.BackendNotInstalled))
+			g.Expect(backendState(g, ztv1.BackendRBAC)).To(Equal(ztv1.BackendDisabled))
+		}).Should(Succeed())
+	})
+
+	It("picks up Istio installed after start, repairs its objects, and applies the baseline's mesh part", func() {
+		install("Istio")
+		Eventually(func(g Gomega) {
+			g.Expect(generated(authorizationPolicy)).To(HaveLen(1))
+			g.Expect(backendState(g, ztv1.BackendIstio)).To(Equal(ztv1.BackendApplied))
+		}).Should(Succeed())
+		original := generated(authorizationPolicy)[0]
+		Expect(k8s.Delete(ctx, &original)).To(Succeed())
+		Eventually(func(g Gomega) {
+			back := generated(authorizationPolicy)
+			g.Expect(back).To(HaveLen(1))
+			g.Expect(back[0].GetUID()).NotTo(Equal(original.GetUID()))
+			g.Expect(back[0].Object["spec"]).To(Equal(original.Object["spec"]))
+		}).Should(Succeed())
+
+		Expect(k8s.Create(ctx, &ztv1.ZeroTrustBaseline{ObjectMeta: metav1.ObjectMeta{Name: "mesh"}, Spec: ztv1.ZeroTrustBaselineSpec{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"mesh": "on"}},
+			Mesh:              &ztv1.BaselineMesh{MTLS: ztv1.MTLSStrict, DefaultDeny: true},
+		}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(peerAuthentication.GroupVersion().WithKind("PeerAuthenticationList"))
+			g.Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{ztv1.LabelBaseline: "mesh"})).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(1))
+			mode, _, _ := unstructured.NestedString(list.Items[0].Object, "spec", "mtls", "mode")
+			g.Expect(mode).To(Equal("STRICT"))
+		}).Should(Succeed())
+	})
+
+	It("picks up Linkerd and Cilium installed after start and repairs an edited object", func() {
+		install("Linkerd")
+		install("Cilium")
+		Eventually(func(g Gomega) {
+			g.Expect(generated(linkerdServer)).NotTo(BeEmpty())
+			g.Expect(generated(ciliumPolicy)).To(HaveLen(1))
+			g.Expect(backendState(g, ztv1.BackendLinkerd)).To(Equal(ztv1.BackendApplied))
+			g.Expect(backendState(g, ztv1.BackendCilium)).To(Equal(ztv1.BackendApplied))
+			// The baseline's mesh part for Linkerd is an annotation on the namespace.
+			n := &corev1.Namespace{}
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, n)).To(Succeed())
+			g.Expect(n.Annotations).To(HaveKeyWithValue("config.linkerd.io/default-inbound-policy", "deny"))
+		}).Should(Succeed())
+		cnp := generated(ciliumPolicy)[0]
+		want := runtime.DeepCopyJSONValue(cnp.Object["spec"])
+		Expect(unstructured.SetNestedField(cnp.Object, map[string]any{"matchLabels": map[string]any{"app": "anything"}}, "spec", "endpointSelector")).To(Succeed())
+		Expect(k8s.Update(ctx, &cnp)).To(Succeed())
+		Eventually(func(g Gomega) {
+			live := generated(ciliumPolicy)[0]
+			g.Expect(live.GetGeneration()).To(BeNumerically(">", cnp.GetGeneration()), "the edit was repaired by a later write")
+			g.Expect(live.Object["spec"]).To(Equal(want))
+		}).Should(Succeed())
+	})
+
+	It("removes every mesh object with the policy", func() {
+		Expect(k8s.Delete(ctx, policy)).To(Succeed())
+		Eventually(func(g Gomega) {
+			for _, gvk := range []schema.GroupVersionKind{authorizationPolicy, linkerdServer, ciliumPolicy} {
+				g.Expect(generated(gvk)).To(BeEmpty(), gvk.Kind)
+			}
+		}).Should(Succeed())
+	})
+})
