@@ -263,11 +263,17 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 			}
 		}
-		var list ztv1.ServiceAccessPolicyList
-		if err := c.List(context.Background(), &list); err != nil {
-			return err
-		}
+		// Reconcile everything once the caches serve reads (at start-up they do not yet).
 		go func() {
+			ctx := context.Background()
+			if !mgr.GetCache().WaitForCacheSync(ctx) {
+				return
+			}
+			var list ztv1.ServiceAccessPolicyList
+			if err := c.List(ctx, &list); err != nil {
+				log.FromContext(ctx).Error(err, "listing for a resync after backend activation")
+				return
+			}
 			for i := range list.Items {
 				resync <- event.GenericEvent{Object: &list.Items[i]}
 			}

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -329,11 +330,17 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 			}
 		}
-		var list ztv1.ZeroTrustBaselineList
-		if err := c.List(context.Background(), &list); err != nil {
-			return err
-		}
+		// Reconcile everything once the caches serve reads (at start-up they do not yet).
 		go func() {
+			ctx := context.Background()
+			if !mgr.GetCache().WaitForCacheSync(ctx) {
+				return
+			}
+			var list ztv1.ZeroTrustBaselineList
+			if err := c.List(ctx, &list); err != nil {
+				log.FromContext(ctx).Error(err, "listing for a resync after backend activation")
+				return
+			}
 			for i := range list.Items {
 				resync <- event.GenericEvent{Object: &list.Items[i]}
 			}

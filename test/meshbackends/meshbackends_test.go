@@ -1,20 +1,58 @@
 package meshbackends_test
 
 import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/inventory/static"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/operator"
 )
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// reconciles counts successful ServiceAccessPolicy reconciles in this process.
+func reconciles() float64 {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["controller"] == "serviceaccesspolicy" && labels["result"] == "success" {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
 
 const ns = "shop"
 
@@ -148,6 +186,89 @@ var _ = Describe("Mesh backends", Ordered, func() {
 			g.Expect(live.GetGeneration()).To(BeNumerically(">", cnp.GetGeneration()), "the edit was repaired by a later write")
 			g.Expect(live.Object["spec"]).To(Equal(want))
 		}).Should(Succeed())
+	})
+
+	It("repairs a deleted Linkerd Server", func() {
+		original := generated(linkerdServer)[0]
+		Expect(k8s.Delete(ctx, &original)).To(Succeed())
+		Eventually(func(g Gomega) {
+			var back *unstructured.Unstructured
+			for _, s := range generated(linkerdServer) {
+				if s.GetName() == original.GetName() {
+					back = &s
+				}
+			}
+			g.Expect(back).NotTo(BeNil())
+			g.Expect(back.GetUID()).NotTo(Equal(original.GetUID()))
+			g.Expect(back.Object["spec"]).To(Equal(original.Object["spec"]))
+		}).Should(Succeed())
+	})
+
+	It("creates exactly what kubectl-zt render prints for every backend", func() {
+		var objs []client.Object
+		for _, l := range []client.ObjectList{&corev1.NamespaceList{}, &corev1.ServiceAccountList{}, &appsv1.DeploymentList{},
+			&ztv1.ServiceAccessPolicyList{}, &ztv1.ZeroTrustBaselineList{}} {
+			Expect(k8s.List(ctx, l)).To(Succeed())
+			items, err := meta.ExtractList(l)
+			Expect(err).NotTo(HaveOccurred())
+			for _, o := range items {
+				objs = append(objs, o.(client.Object))
+			}
+		}
+		inv, err := static.FromObjects(objs...)
+		Expect(err).NotTo(HaveOccurred())
+		baselines, err := inv.Baselines()
+		Expect(err).NotTo(HaveOccurred())
+		rendered, err := compiler.RenderAll(inv, inv.Policies(), baselines, inv.Namespaces(), time.Now(), compiler.Options{
+			Backends: []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendIstio, ztv1.BackendLinkerd, ztv1.BackendCilium}, TrustDomain: "cluster.local"})
+		Expect(err).NotTo(HaveOccurred())
+		kinds := map[string]bool{}
+		for _, want := range rendered {
+			gvk := want.GetObjectKind().GroupVersionKind()
+			kinds[gvk.Kind] = true
+			live := &unstructured.Unstructured{}
+			live.SetGroupVersionKind(gvk)
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(want), live)).To(Succeed(), "%s %s", gvk.Kind, want.GetName())
+			w, err := apply.ToUnstructured(want)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(live.Object["spec"]).To(Equal(runtime.DeepCopyJSONValue(w.Object["spec"])), "%s %s", gvk.Kind, want.GetName())
+			Expect(live.GetLabels()).To(Equal(w.GetLabels()))
+		}
+		Expect(kinds).To(HaveKey("AuthorizationPolicy"))
+		Expect(kinds).To(HaveKey("Server"))
+		Expect(kinds).To(HaveKey("CiliumNetworkPolicy"))
+		Expect(kinds).To(HaveKey("PeerAuthentication"))
+	})
+
+	It("writes nothing when a second operator resyncs the converged mesh objects", func() {
+		var writes atomic.Int64
+		counted := rest.CopyConfig(cfg)
+		counted.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if req.Method != http.MethodGet {
+					writes.Add(1)
+					GinkgoWriter.Printf("write: %s %s\n", req.Method, req.URL.Path)
+				}
+				return rt.RoundTrip(req)
+			})
+		})
+		backends, err := operator.ParseBackends("networkpolicy,istio,linkerd,cilium")
+		Expect(err).NotTo(HaveOccurred())
+		resyncCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		mgr, err := operator.New(resyncCtx, counted, operator.Options{MetricsAddr: "0", ProbeAddr: "0", Backends: backends, SkipNameValidation: true})
+		Expect(err).NotTo(HaveOccurred())
+		done := make(chan struct{})
+		go func() {
+			defer GinkgoRecover()
+			defer close(done)
+			Expect(operator.Run(resyncCtx, mgr)).To(Succeed())
+		}()
+		before := reconciles()
+		Eventually(func() float64 { return reconciles() - before }).Should(BeNumerically(">=", 1))
+		Consistently(writes.Load, "2s").Should(BeZero())
+		stop()
+		Eventually(done).Should(BeClosed())
 	})
 
 	It("removes every mesh object with the policy", func() {
