@@ -10,6 +10,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/utils/ptr"
@@ -19,10 +20,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
@@ -405,4 +408,38 @@ func (r *BackendDiscoveryReconciler) SetupWithManager(mgr ctrl.Manager, skipName
 // controllerOptions are the options every controller of the operator uses.
 func controllerOptions(workers int, skipNameValidation bool) controller.Options {
 	return controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: ptr.To(skipNameValidation)}
+}
+
+// watchActivated makes ctl watch the kinds of every mesh backend that becomes active (in that
+// backend's cache), mapping their events with toRequests, and then reconcile everything
+// list returns, so that existing policies or baselines get the backend's objects.
+func watchActivated(mgr ctrl.Manager, ctl controller.Controller, backends *Backends, resync chan<- event.GenericEvent,
+	toRequests func(context.Context, client.Object) []reconcile.Request,
+	list func(context.Context) ([]client.Object, error)) error {
+	return backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
+		for _, gvk := range BackendKinds[backend] {
+			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
+				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, u *unstructured.Unstructured) []reconcile.Request {
+					return toRequests(ctx, u)
+				}))); err != nil {
+				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
+			}
+		}
+		// Reconcile everything once the caches serve reads (at start-up they do not yet).
+		go func() {
+			ctx := context.Background()
+			if !mgr.GetCache().WaitForCacheSync(ctx) {
+				return
+			}
+			objs, err := list(ctx)
+			if err != nil {
+				log.FromContext(ctx).Error(err, "listing for a resync after backend activation", "backend", backend)
+				return
+			}
+			for _, o := range objs {
+				resync <- event.GenericEvent{Object: o}
+			}
+		}()
+		return nil
+	})
 }

@@ -12,14 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -254,31 +252,16 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	}
 	// A backend activated later (its CRDs installed): watch its kinds, then reconcile every
 	// policy so that it gets the backend's objects.
-	return r.Backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
-		for _, gvk := range BackendKinds[backend] {
-			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
-				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, u *unstructured.Unstructured) []reconcile.Request {
-					return childToPolicy(ctx, u)
-				}))); err != nil {
-				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
-			}
+	return watchActivated(mgr, ctl, r.Backends, resync, childToPolicy, func(ctx context.Context) ([]client.Object, error) {
+		var list ztv1.ServiceAccessPolicyList
+		if err := c.List(ctx, &list); err != nil {
+			return nil, err
 		}
-		// Reconcile everything once the caches serve reads (at start-up they do not yet).
-		go func() {
-			ctx := context.Background()
-			if !mgr.GetCache().WaitForCacheSync(ctx) {
-				return
-			}
-			var list ztv1.ServiceAccessPolicyList
-			if err := c.List(ctx, &list); err != nil {
-				log.FromContext(ctx).Error(err, "listing for a resync after backend activation")
-				return
-			}
-			for i := range list.Items {
-				resync <- event.GenericEvent{Object: &list.Items[i]}
-			}
-		}()
-		return nil
+		out := make([]client.Object, len(list.Items))
+		for i := range list.Items {
+			out[i] = &list.Items[i]
+		}
+		return out, nil
 	})
 }
 

@@ -12,18 +12,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -165,24 +162,12 @@ func effective(b *ztv1.ZeroTrustBaseline, all []ztv1.ZeroTrustBaseline, ns *core
 			continue
 		}
 		others = append(others, o.Name)
-		if deniesEgress(o) && !o.Spec.Network.AllowDNS && b.Spec.Network != nil && b.Spec.Network.AllowDNS && eff == b {
+		if compiler.DeniesEgress(o) && !o.Spec.Network.AllowDNS && b.Spec.Network != nil && b.Spec.Network.AllowDNS && eff == b {
 			eff = b.DeepCopy()
 			eff.Spec.Network.AllowDNS = false
 		}
 	}
 	return eff, others
-}
-
-func deniesEgress(b *ztv1.ZeroTrustBaseline) bool {
-	if b.Spec.Network == nil {
-		return false
-	}
-	for _, d := range b.Spec.Network.DefaultDeny {
-		if d == ztv1.DirectionEgress {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedSet(m map[string]bool) []string {
@@ -321,30 +306,15 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	return r.Backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
-		for _, gvk := range BackendKinds[backend] {
-			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
-				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, u *unstructured.Unstructured) []reconcile.Request {
-					return childToBaseline(ctx, u)
-				}))); err != nil {
-				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
-			}
+	return watchActivated(mgr, ctl, r.Backends, resync, childToBaseline, func(ctx context.Context) ([]client.Object, error) {
+		var list ztv1.ZeroTrustBaselineList
+		if err := c.List(ctx, &list); err != nil {
+			return nil, err
 		}
-		// Reconcile everything once the caches serve reads (at start-up they do not yet).
-		go func() {
-			ctx := context.Background()
-			if !mgr.GetCache().WaitForCacheSync(ctx) {
-				return
-			}
-			var list ztv1.ZeroTrustBaselineList
-			if err := c.List(ctx, &list); err != nil {
-				log.FromContext(ctx).Error(err, "listing for a resync after backend activation")
-				return
-			}
-			for i := range list.Items {
-				resync <- event.GenericEvent{Object: &list.Items[i]}
-			}
-		}()
-		return nil
+		out := make([]client.Object, len(list.Items))
+		for i := range list.Items {
+			out[i] = &list.Items[i]
+		}
+		return out, nil
 	})
 }

@@ -390,7 +390,7 @@ func egressDenied(inv Inventory, m *Model) ([]string, error) {
 	}
 	var denying []ztv1.ZeroTrustBaseline
 	for _, b := range baselines {
-		if deniesEgress(&b) {
+		if DeniesEgress(&b) {
 			denying = append(denying, b)
 		}
 	}
@@ -418,7 +418,8 @@ func egressDenied(inv Inventory, m *Model) ([]string, error) {
 	return out, nil
 }
 
-func deniesEgress(b *ztv1.ZeroTrustBaseline) bool {
+// DeniesEgress reports whether baseline b denies egress in the namespaces it selects.
+func DeniesEgress(b *ztv1.ZeroTrustBaseline) bool {
 	if b.Spec.Network == nil {
 		return false
 	}
