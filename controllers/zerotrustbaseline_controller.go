@@ -247,9 +247,10 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 	if equality.Semantic.DeepEqual(*st, b.Status) {
 		return nil
 	}
-	base := b.DeepCopy()
+	// An update, not a merge patch: a patch leaves out counts that are zero on both sides,
+	// and the NAMESPACES and FINDINGS columns would stay empty instead of showing 0.
 	b.Status = *st
-	if err := r.Client.Status().Patch(ctx, b, client.MergeFrom(base)); err != nil {
+	if err := r.Client.Status().Update(ctx, b); err != nil {
 		return err
 	}
 	if beforeFindings != st.FindingsCount && r.Recorder != nil {

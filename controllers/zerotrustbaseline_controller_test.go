@@ -8,6 +8,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,6 +101,11 @@ var _ = Describe("ZeroTrustBaseline default deny", func() {
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(b), cur)).To(Succeed())
 			g.Expect(cur.Status.MatchedNamespaceCount).To(BeZero())
 		}).Should(Succeed())
+		// Zero counts are written, so that kubectl's columns show 0 rather than nothing.
+		raw := &unstructured.Unstructured{}
+		raw.SetGroupVersionKind(ztv1.GroupVersion.WithKind("ZeroTrustBaseline"))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(b), raw)).To(Succeed())
+		Expect(raw.Object["status"]).To(HaveKeyWithValue("findingsCount", BeNumerically("==", 0)))
 
 		setLabel(ns, "zerotrust.dev/floor", name)
 		Eventually(func() []networkingv1.NetworkPolicy { return baselineObjects(name, ns) }).Should(HaveLen(2))
