@@ -32,7 +32,7 @@ func main() {
 	flag.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's own).")
 	flag.StringVar(&o.TrustDomain, "trust-domain", "cluster.local", "Trust domain of mesh identities (TRUST_DOMAIN/ns/NS/sa/NAME).")
 	flag.StringVar(&backends, "backends", operator.DefaultBackends, "Enforcement backends, comma-separated: networkpolicy, istio, linkerd, cilium, rbac, each NAME (on while its CRDs are served), NAME=on or NAME=off; unlisted ones are off.")
-	flag.IntVar(&o.ConcurrentReconciles, "concurrent-reconciles", 4, "Policies reconciled in parallel.")
+	flag.IntVar(&o.ConcurrentReconciles, "concurrent-reconciles", operator.DefaultConcurrentReconciles, "Policies reconciled in parallel.")
 	flag.BoolVar(&o.Webhook.Enabled, "enable-webhook", false, "Serve the admission webhook that holds kubernetesAPI policies to the RBAC deny list and to their author's permissions. Enable it with the rbac backend.")
 	flag.IntVar(&o.Webhook.Port, "webhook-port", 9443, "Port of the admission webhook.")
 	flag.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory of the webhook's tls.crt and tls.key (default $TMPDIR/k8s-webhook-server/serving-certs).")
@@ -47,6 +47,9 @@ func main() {
 	klog.SetLogger(ctrl.Log)
 	log := ctrl.Log.WithName("setup")
 
+	if limit := operator.SetMemoryLimit(); limit > 0 {
+		log.Info("soft memory limit set to 90% of the container's (GOMEMLIMIT overrides it)", "bytes", limit)
+	}
 	var err error
 	if o.Backends, err = operator.ParseBackends(backends); err != nil {
 		log.Error(err, "invalid --backends")

@@ -8,7 +8,10 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -32,9 +35,16 @@ func Gather(ctx context.Context, c client.Reader, in *Input) error {
 	}
 	in.Roles, in.ClusterRoles = roles.Items, clusterRoles.Items
 	in.RoleBindings, in.ClusterRoleBindings = roleBindings.Items, clusterRoleBindings.Items
+	// The operator's own NetworkPolicies are not audited (see networkPolicies): leave them
+	// on the server.
+	unmanaged, err := labels.NewRequirement(ztv1.LabelManagedBy, selection.NotEquals, []string{ztv1.ManagedByValue})
+	if err != nil {
+		return err
+	}
+	notOurs := client.MatchingLabelsSelector{Selector: labels.NewSelector().Add(*unmanaged)}
 	for ns, level := range in.Namespaces {
 		var nps networkingv1.NetworkPolicyList
-		if err := listAll(ctx, c, &nps, client.InNamespace(ns)); err != nil {
+		if err := listAll(ctx, c, &nps, client.InNamespace(ns), notOurs); err != nil {
 			return err
 		}
 		in.NetworkPolicies = append(in.NetworkPolicies, nps.Items...)
@@ -45,9 +55,32 @@ func Gather(ctx context.Context, c client.Reader, in *Input) error {
 		if err := listAll(ctx, c, &pods, client.InNamespace(ns)); err != nil {
 			return err
 		}
-		in.Pods = append(in.Pods, pods.Items...)
+		for i := range pods.Items {
+			in.Pods = append(in.Pods, securityView(&pods.Items[i]))
+		}
 	}
 	return nil
+}
+
+// securityView is the part of a pod the audit reads (see pods): its name and the security
+// contexts. Pods are kept for the whole audit, across namespaces; whole, they would be
+// most of its memory.
+func securityView(p *corev1.Pod) corev1.Pod {
+	v := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}
+	v.Spec.SecurityContext = p.Spec.SecurityContext
+	view := func(cs []corev1.Container) []corev1.Container {
+		out := make([]corev1.Container, len(cs))
+		for i, c := range cs {
+			out[i] = corev1.Container{Name: c.Name, SecurityContext: c.SecurityContext}
+		}
+		return out
+	}
+	v.Spec.InitContainers, v.Spec.Containers = view(p.Spec.InitContainers), view(p.Spec.Containers)
+	for _, ec := range p.Spec.EphemeralContainers {
+		v.Spec.EphemeralContainers = append(v.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: ec.Name, SecurityContext: ec.SecurityContext}})
+	}
+	return v
 }
 
 // listAll lists every page into list.

@@ -40,7 +40,9 @@ type Options struct {
 	LeaderElectionNS string
 	TrustDomain      string
 	// Backends sets each enforcement backend auto, on or off (see ParseBackends).
-	Backends             map[ztv1.Backend]controllers.BackendMode
+	Backends map[ztv1.Backend]controllers.BackendMode
+	// ConcurrentReconciles is the number of policies reconciled in parallel (default
+	// DefaultConcurrentReconciles).
 	ConcurrentReconciles int
 	// SkipNameValidation lets tests run a second manager in the same process.
 	SkipNameValidation bool
@@ -75,6 +77,13 @@ type WebhookOptions struct {
 	CertHosts []string
 }
 
+// DefaultConcurrentReconciles is the --concurrent-reconciles default. A reconcile mostly
+// waits for the API server (finalizer, applies, status: one request after the other), so
+// the operator needs more reconciles in flight than it has cores to keep a remote API
+// server busy; 32 held 50% more heap in the benchmark for no measurable gain
+// (docs/performance.md).
+const DefaultConcurrentReconciles = 16
+
 // DefaultBackends is the --backends default: NetworkPolicy always, and each mesh once its
 // CRDs are served. RBAC is off unless asked for, because it should run with the webhook.
 const DefaultBackends = "networkpolicy,istio,linkerd,cilium"
@@ -108,8 +117,14 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	for _, gvk := range controllers.BuiltinKinds() {
 		byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed}
 	}
+	for _, obj := range slimmed() {
+		byObject[obj] = cache.ByObject{Transform: slim}
+	}
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"
+	}
+	if o.ConcurrentReconciles <= 0 {
+		o.ConcurrentReconciles = DefaultConcurrentReconciles
 	}
 	if o.Backends == nil {
 		o.Backends, _ = ParseBackends(DefaultBackends)

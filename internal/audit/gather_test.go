@@ -1,0 +1,37 @@
+package audit
+
+import (
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+)
+
+func TestSecurityViewKeepsFindings(t *testing.T) {
+	pod := corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{
+			SecurityContext: &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](0)},
+			InitContainers:  []corev1.Container{{Name: "init", Image: "busybox", Env: []corev1.EnvVar{{Name: "A", Value: "1"}}}},
+			Containers: []corev1.Container{
+				{Name: "app", Image: "app", SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1000)}},
+				{Name: "debug", Image: "debug", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}},
+			},
+			EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "shell", Image: "sh"}}},
+		},
+	}
+	in := func(p corev1.Pod) Input {
+		return Input{Namespaces: map[string]ztv1.PodSecurityLevel{"shop": ""}, Pods: []corev1.Pod{p}}
+	}
+	want := Run(in(pod))
+	if len(want) < 4 {
+		t.Fatalf("the fixture should have findings for init, debug (twice) and shell; got %v", want)
+	}
+	if got := Run(in(securityView(&pod))); !reflect.DeepEqual(got, want) {
+		t.Errorf("findings on the security view differ:\n got %v\nwant %v", got, want)
+	}
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// cpuSample is the machine's CPU time, busy and total, in clock ticks (/proc/stat).
+type cpuSample struct{ busy, total float64 }
+
+func machineCPU() cpuSample {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuSample{}
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	var s cpuSample
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseFloat(v, 64)
+		s.total += n
+		if i != 3 && i != 4 { // idle, iowait
+			s.busy += n
+		}
+	}
+	return s
+}
+
+// busySince is the share of the machine's CPU time that was busy since s, in percent.
+func (s cpuSample) busySince() float64 {
+	now := machineCPU()
+	if now.total == s.total {
+		return 0
+	}
+	return 100 * (now.busy - s.busy) / (now.total - s.total)
+}
+
+// procCPU is the CPU time (user and system, in seconds) process pid has used, and its
+// parent and name.
+func procCPU(pid int) (seconds float64, ppid int, name string) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, ""
+	}
+	// The command name is in parentheses; utime and stime are the 12th and 13th fields
+	// after it, the parent the 2nd.
+	s := string(data)
+	open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || closing < open {
+		return 0, 0, ""
+	}
+	f := strings.Fields(s[closing+1:])
+	if len(f) < 13 {
+		return 0, 0, ""
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	ppid, _ = strconv.Atoi(f[1])
+	return (u + st) / 100, ppid, s[open+1 : closing] // USER_HZ is 100 on Linux
+}
+
+// cpuAccount is the CPU time used so far by the machine and by each process the
+// benchmark started (kube-apiserver, etcd, the operator) and the benchmark itself.
+type cpuAccount struct {
+	machine cpuSample
+	procs   map[string]float64
+}
+
+func takeCPUAccount() cpuAccount {
+	a := cpuAccount{machine: machineCPU(), procs: map[string]float64{}}
+	self := os.Getpid()
+	a.procs["benchmark"], _, _ = procCPU(self)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if sec, ppid, name := procCPU(pid); ppid == self {
+			if name == "manager" {
+				name = "operator"
+			}
+			a.procs[name] += sec
+		}
+	}
+	return a
+}
+
+// since describes what was used between a and now.
+func (a cpuAccount) since() string {
+	now := takeCPUAccount()
+	var parts []string
+	for _, name := range []string{"kube-apiserver", "etcd", "operator", "benchmark"} {
+		if _, ok := now.procs[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f", name, now.procs[name]-a.procs[name]))
+		}
+	}
+	return fmt.Sprintf("machine %.0f%% busy; CPU-seconds: %s", a.machine.busySince(), strings.Join(parts, ", "))
+}
+
+// apiWrites reads the API server's own count of write requests, by verb and resource.
+func apiWrites(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	data, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := parseMetrics(strings.NewReader(string(data)))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, s := range m {
+		if s.name != "apiserver_request_total" || !oneOf(s.labels["verb"], "POST|PUT|PATCH|DELETE|APPLY|DELETECOLLECTION") {
+			continue
+		}
+		res := s.labels["resource"]
+		if s.labels["subresource"] != "" {
+			res += "/" + s.labels["subresource"]
+		}
+		out[s.labels["verb"]+" "+res] += s.value
+	}
+	return out, nil
+}
+
+// diffWrites is after minus before, as "VERB resource N" sorted by count.
+func diffWrites(before, after map[string]float64) string {
+	type kv struct {
+		k string
+		v float64
+	}
+	var d []kv
+	for k, v := range after {
+		if n := v - before[k]; n > 0 {
+			d = append(d, kv{k, n})
+		}
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i].v > d[j].v })
+	var s []string
+	for _, e := range d {
+		s = append(s, fmt.Sprintf("%s %.0f", e.k, e.v))
+	}
+	return strings.Join(s, ", ")
+}
