@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,11 +39,11 @@ import (
 // apiServerFlags raise the API server's limits above what the benchmark's own writers and
 // the operator need. (Both authenticate as system:masters, which priority and fairness
 // exempts; the limits matter for anything else.) envtest's default Service range is a
-// /24, too small for thousands of ClusterIP Services.
+// /24, too small for thousands of ClusterIP Services; a /16 holds 65534.
 var apiServerFlags = [][2]string{
 	{"max-requests-inflight", "3000"},
 	{"max-mutating-requests-inflight", "1000"},
-	{"service-cluster-ip-range", "10.96.0.0/12"},
+	{"service-cluster-ip-range", "10.96.0.0/16"},
 }
 
 // etcdFlags: room for 10000 policies' worth of Pods.
@@ -126,6 +127,8 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	r.OperatorRSSMiB = round(b.peakRSS, 1)
+	cp := childPeakRSS()
+	b.note("Control plane peak RSS: kube-apiserver %.0f MiB, etcd %.0f MiB.", cp["kube-apiserver"], cp["etcd"])
 	b.note("API server flags: %s; etcd: %s.", flagString(apiServerFlags), flagString(etcdFlags))
 	b.note("Operator: bin/manager %s (config/manager/manager.yaml minus leader election).", b.info.operatorArgs)
 	if n := retries.Load(); n > 0 {
@@ -276,7 +279,13 @@ func (b *bench) populate(ctx context.Context, r *result) error {
 
 	deps := w.deployments()
 	start := time.Now()
+	var done atomic.Int64
+	stopProgress := b.progress(func() string {
+		return fmt.Sprintf("  %d of %d Deployments with their Pods", done.Load(), len(deps))
+	})
+	defer stopProgress()
 	err = parallel(ctx, b.cfg.workers, len(deps), func(ctx context.Context, i int) error {
+		defer done.Add(1)
 		dep := deps[i].deployment()
 		if err := create(ctx, b.c, dep.DeepCopy()); err != nil {
 			return err
@@ -288,6 +297,7 @@ func (b *bench) populate(ctx context.Context, r *result) error {
 		}
 		return add(dep)
 	})
+	stopProgress()
 	if err != nil {
 		return err
 	}
@@ -497,6 +507,25 @@ func (b *bench) stopOperator() error {
 	b.op.stop(15 * time.Second)
 	b.op = nil
 	return nil
+}
+
+// progress logs what() every 30 seconds until the returned function is called.
+func (b *bench) progress(what func() string) (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				b.logf("%s", what())
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
 }
 
 // waitFor polls cond every interval until it holds, the operator dies, or timeout passes.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -151,4 +152,38 @@ func diffWrites(before, after map[string]float64) string {
 		s = append(s, fmt.Sprintf("%s %.0f", e.k, e.v))
 	}
 	return strings.Join(s, ", ")
+}
+
+// childPeakRSS is the peak RSS (VmHWM, MiB) of each process the benchmark started, by name.
+func childPeakRSS() map[string]float64 {
+	out := map[string]float64{}
+	self := os.Getpid()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, ppid, name := procCPU(pid); ppid == self {
+			if mib, err := vmHWM(pid); err == nil {
+				out[name] = max(out[name], mib)
+			}
+		}
+	}
+	return out
+}
+
+// vmHWM is the peak RSS of process pid in MiB.
+func vmHWM(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/PID/status")
 }

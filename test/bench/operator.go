@@ -191,19 +191,7 @@ func (p *operatorProcess) stop(grace time.Duration) {
 }
 
 // peakRSSMiB is VmHWM of the running process.
-func (p *operatorProcess) peakRSSMiB() (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc/PID/status")
-}
+func (p *operatorProcess) peakRSSMiB() (float64, error) { return vmHWM(p.cmd.Process.Pid) }
 
 // sample is one line of the Prometheus text format.
 type sample struct {
