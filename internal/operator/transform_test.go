@@ -91,7 +91,7 @@ func TestSlimKeepsWhatTheCompilerReads(t *testing.T) {
 					t.Errorf("container %s keeps environment, command, mounts or resources", c.Name)
 				}
 			}
-			if reflect.ValueOf(out).Elem().FieldByName("Status").IsZero() == false {
+			if !reflect.ValueOf(out).Elem().FieldByName("Status").IsZero() {
 				t.Error("status was kept")
 			}
 		})

@@ -112,8 +112,8 @@ func freeAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	addr := l.Addr().String()
+	return addr, l.Close()
 }
 
 // operatorProcess is the operator binary running as a child process.
@@ -151,12 +151,12 @@ func startOperator(root, bin, kubeconfig, logPath, scratch string) (*operatorPro
 	p := &operatorProcess{cmd: cmd, metrics: "http://" + metricsAddr + "/metrics", logPath: logPath, exited: make(chan struct{})}
 	p.started = time.Now()
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return nil, nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	go func() {
 		p.waitErr = cmd.Wait()
-		logf.Close()
+		_ = logf.Close()
 		close(p.exited)
 	}()
 	return p, args, nil
@@ -215,7 +215,7 @@ func (p *operatorProcess) scrape(ctx context.Context) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", p.metrics, resp.Status)
 	}
