@@ -10,7 +10,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/utils/ptr"
@@ -411,17 +410,16 @@ func controllerOptions(workers int, skipNameValidation bool) controller.Options 
 }
 
 // watchActivated makes ctl watch the kinds of every mesh backend that becomes active (in that
-// backend's cache), mapping their events with toRequests, and then reconcile everything
-// list returns, so that existing policies or baselines get the backend's objects.
+// backend's cache), mapping their events with toRequests (except those of the controller's
+// own writes, own), and then reconcile everything list returns, so that existing policies
+// or baselines get the backend's objects.
 func watchActivated(mgr ctrl.Manager, ctl controller.Controller, backends *Backends, resync chan<- event.GenericEvent,
-	toRequests func(context.Context, client.Object) []reconcile.Request,
+	own *ownWrites, toRequests func(context.Context, client.Object) []reconcile.Request,
 	list func(context.Context) ([]client.Object, error)) error {
 	return backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
 		for _, gvk := range BackendKinds[backend] {
 			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
-				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, u *unstructured.Unstructured) []reconcile.Request {
-					return toRequests(ctx, u)
-				}))); err != nil {
+				handler.EnqueueRequestsFromMapFunc(toRequests), own.predicate(gvk))); err != nil {
 				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 			}
 		}

@@ -2,12 +2,19 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"sync"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -20,16 +27,31 @@ import (
 // "ServiceAccessPolicy/namespace/name" or "ZeroTrustBaseline/name".
 const IndexOwner = "zerotrust.dev/owner"
 
-// NewChild returns an empty unstructured object of kind gvk.
-func NewChild(gvk schema.GroupVersionKind) *unstructured.Unstructured {
+// NewChild returns an empty object of kind gvk: typed for the built-in kinds (NetworkPolicy,
+// Role, RoleBinding), so that their caches hold compact structs and their watches use
+// protobuf, unstructured for the mesh kinds.
+func NewChild(gvk schema.GroupVersionKind) client.Object {
+	if o, err := clientgoscheme.Scheme.New(gvk); err == nil {
+		if co, ok := o.(client.Object); ok {
+			co.GetObjectKind().SetGroupVersionKind(gvk)
+			return co
+		}
+	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	return u
 }
 
-func newChildList(gvk schema.GroupVersionKind) *unstructured.UnstructuredList {
+// newChildList returns an empty list of kind gvk, typed as NewChild's objects are.
+func newChildList(gvk schema.GroupVersionKind) client.ObjectList {
+	listGVK := gvk.GroupVersion().WithKind(gvk.Kind + "List")
+	if o, err := clientgoscheme.Scheme.New(listGVK); err == nil {
+		if l, ok := o.(client.ObjectList); ok {
+			return l
+		}
+	}
 	l := &unstructured.UnstructuredList{}
-	l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	l.SetGroupVersionKind(listGVK)
 	return l
 }
 
@@ -91,10 +113,18 @@ func listChildren(ctx context.Context, c client.Reader, owner string, backends *
 		if err := backends.Reader(gvk, c).List(ctx, list, client.MatchingFields{IndexOwner: owner}); err != nil {
 			return nil, err
 		}
-		for i := range list.Items {
-			item := &list.Items[i]
-			item.SetGroupVersionKind(gvk)
+		err := meta.EachListItem(list, func(o runtime.Object) error {
+			item, ok := o.(client.Object)
+			if !ok {
+				return fmt.Errorf("%T in a %s list is not an object", o, gvk.Kind)
+			}
+			// Typed objects from a cache carry no kind: keyOf and deletes need it.
+			item.GetObjectKind().SetGroupVersionKind(gvk)
 			out[keyOf(item)] = item
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -136,23 +166,71 @@ func childToBaseline(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: l[ztv1.LabelBaseline]}}}
 }
 
+// ownWrites remembers, per generated object, the resourceVersion of the operator's last
+// write of it, so that the watch event showing that write does not trigger a reconcile:
+// a first converge would otherwise reconcile each policy once more per object it
+// generated, for nothing. Any event of the object consumes its entry; events that show
+// someone else's change (a newer resourceVersion) or a deletion always pass.
+type ownWrites struct {
+	mu sync.Mutex
+	rv map[childKey]string
+}
+
+func (w *ownWrites) record(k childKey, resourceVersion string) {
+	if w == nil || resourceVersion == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.rv == nil {
+		w.rv = map[childKey]string{}
+	}
+	w.rv[k] = resourceVersion
+}
+
+// own reports whether o, of kind gvk, is exactly what the operator last wrote, and forgets
+// the write.
+func (w *ownWrites) own(gvk schema.GroupVersionKind, o client.Object) bool {
+	if w == nil {
+		return false
+	}
+	k := childKey{gvk: gvk, namespace: o.GetNamespace(), name: o.GetName()}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rv, ok := w.rv[k]
+	if ok {
+		delete(w.rv, k)
+	}
+	return ok && rv == o.GetResourceVersion()
+}
+
+// predicate drops the create and update events of the operator's own writes of objects
+// of kind gvk (cached typed objects carry no kind). Deletions always pass.
+func (w *ownWrites) predicate(gvk schema.GroupVersionKind) predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return !w.own(gvk, e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool { return !w.own(gvk, e.ObjectNew) },
+	}
+}
+
 // applyChildren applies each desired object (see apply.Apply: nothing is written when the
 // cached object already matches) and removes it from live, which is left holding what is
-// stale. It goes on past a failure and returns the first error.
-func applyChildren(ctx context.Context, c client.Client, desired []client.Object, live map[childKey]client.Object) error {
+// stale. Writes are recorded in own. It goes on past a failure and returns the first error.
+func applyChildren(ctx context.Context, c client.Client, desired []client.Object, live map[childKey]client.Object, own *ownWrites) error {
 	var first error
 	for _, obj := range desired {
 		k := keyOf(obj)
 		current := live[k]
 		delete(live, k)
-		wrote, err := apply.Apply(ctx, c, obj, current)
+		written, err := apply.Apply(ctx, c, obj, current)
 		if err != nil {
 			if first == nil {
 				first = err
 			}
 			continue
 		}
-		if wrote {
+		if written != nil {
+			own.record(k, written.GetResourceVersion())
 			log.FromContext(ctx).V(1).Info("applied", "kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name), "repaired", current != nil)
 		}
 	}
@@ -162,7 +240,12 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 // deleteChildren deletes generated objects that are no longer called for.
 func deleteChildren(ctx context.Context, c client.Client, stale map[childKey]client.Object) error {
 	for _, k := range sortedKeys(stale) {
-		if err := c.Delete(ctx, stale[k]); client.IgnoreNotFound(err) != nil {
+		// Exactly the object seen: not one that replaced it since under the same name.
+		var opts []client.DeleteOption
+		if uid := stale[k].GetUID(); uid != "" {
+			opts = append(opts, client.Preconditions{UID: &uid})
+		}
+		if err := c.Delete(ctx, stale[k], opts...); client.IgnoreNotFound(err) != nil {
 			return err
 		}
 		log.FromContext(ctx).V(1).Info("deleted", "kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name))

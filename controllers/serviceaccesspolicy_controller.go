@@ -47,6 +47,9 @@ type ServiceAccessPolicyReconciler struct {
 	SkipNameValidation bool
 	// Backends says which backends run; Options.Backends is replaced by its Active list.
 	Backends *Backends
+
+	own    ownWrites
+	status statusWrites
 }
 
 // +kubebuilder:rbac:groups=zerotrust.dev,resources=serviceaccesspolicies,verbs=get;list;watch;update;patch
@@ -75,13 +78,15 @@ type ServiceAccessPolicyReconciler struct {
 func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	policy := &ztv1.ServiceAccessPolicy{}
 	if err := r.Client.Get(ctx, req.NamespacedName, policy); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		r.status.forget(req.NamespacedName)
+		return ctrl.Result{}, r.removeOrphans(ctx, req.NamespacedName)
 	}
 	if !policy.DeletionTimestamp.IsZero() {
+		r.status.forget(req.NamespacedName)
 		return ctrl.Result{}, r.finalize(ctx, policy)
-	}
-	if err := r.ensureFinalizer(ctx, policy); err != nil {
-		return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 	}
 
 	now := r.Clock.Now()
@@ -96,6 +101,11 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name), r.Backends)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing generated objects: %w", err)
+	}
+	if elsewhere(policy.Namespace, out, live) {
+		if err := r.ensureFinalizer(ctx, policy); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
 	}
 	applyErrs := r.applyAll(ctx, policy, out, live)
 	if err := deleteChildren(ctx, r.Client, live); err != nil {
@@ -114,6 +124,26 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{RequeueAfter: max(out.NextTransition.Sub(now), time.Millisecond)}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// elsewhere reports whether the policy generates, or generated, objects outside its own
+// namespace. Only those need the finalizer: the others carry an ownerReference to the
+// policy, and the garbage collector removes them with it. Sparing the finalizer spares
+// most policies a write (docs/performance.md).
+func elsewhere(namespace string, out *compiler.Output, live map[childKey]client.Object) bool {
+	for _, b := range out.Backends {
+		for _, o := range b.Objects {
+			if o.GetNamespace() != namespace {
+				return true
+			}
+		}
+	}
+	for k := range live {
+		if k.namespace != namespace {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *ServiceAccessPolicyReconciler) ensureFinalizer(ctx context.Context, policy *ztv1.ServiceAccessPolicy) error {
@@ -145,7 +175,7 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 				obj.SetOwnerReferences([]metav1.OwnerReference{owner})
 			}
 		}
-		if err := applyChildren(ctx, r.Client, b.Objects, live); err != nil {
+		if err := applyChildren(ctx, r.Client, b.Objects, live, &r.own); err != nil {
 			errs[b.Backend] = err
 		}
 	}
@@ -155,7 +185,7 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 // report writes status only when it changed, and records an Event when Ready changes.
 func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs map[ztv1.Backend]error) error {
 	st := policyStatus(policy, out, applyErrs)
-	if equality.Semantic.DeepEqual(st, policy.Status) {
+	if equality.Semantic.DeepEqual(st, policy.Status) || r.status.pending(policy, st) {
 		return nil
 	}
 	before := readyOf(policy.Status.Conditions)
@@ -164,6 +194,7 @@ func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1
 	if err := r.Client.Status().Patch(ctx, policy, client.MergeFrom(base)); err != nil {
 		return err
 	}
+	r.status.record(base, policy)
 	after := readyOf(st.Conditions)
 	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) && r.Recorder != nil {
 		kind := corev1.EventTypeNormal
@@ -182,6 +213,18 @@ func readyOf(conds []metav1.Condition) *metav1.Condition {
 		}
 	}
 	return nil
+}
+
+// removeOrphans deletes what a policy that is gone generated. A policy whose objects all
+// live in its own namespace has no finalizer: its objects carry an ownerReference, and the
+// garbage collector would remove them too, but only when it comes round to it; this closes
+// what the policy opened at once.
+func (r *ServiceAccessPolicyReconciler) removeOrphans(ctx context.Context, key client.ObjectKey) error {
+	live, err := listChildren(ctx, r.Client, policyOwnerKey(key.Namespace, key.Name), r.Backends)
+	if err != nil {
+		return fmt.Errorf("listing objects of a deleted policy: %w", err)
+	}
+	return deleteChildren(ctx, r.Client, live)
 }
 
 // finalize removes everything the policy generated, in every namespace, then the finalizer.
@@ -228,7 +271,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
 		WithOptions(controllerOptions(workers, r.SkipNameValidation))
 	for _, gvk := range BuiltinKinds() {
-		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy))
+		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy), builder.WithPredicates(r.own.predicate(gvk)))
 	}
 	sa := &metav1.PartialObjectMetadata{}
 	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
@@ -252,7 +295,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	}
 	// A backend activated later (its CRDs installed): watch its kinds, then reconcile every
 	// policy so that it gets the backend's objects.
-	return watchActivated(mgr, ctl, r.Backends, resync, childToPolicy, func(ctx context.Context) ([]client.Object, error) {
+	return watchActivated(mgr, ctl, r.Backends, resync, &r.own, childToPolicy, func(ctx context.Context) ([]client.Object, error) {
 		var list ztv1.ServiceAccessPolicyList
 		if err := c.List(ctx, &list); err != nil {
 			return nil, err

@@ -1,11 +1,15 @@
 package controllers
 
 import (
+	"encoding/json"
+	"hash/fnv"
 	"sort"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -63,4 +67,63 @@ func policyStatus(p *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs m
 	}
 	meta.SetStatusCondition(&st.Conditions, ready)
 	return st
+}
+
+// statusWrites remembers the last status the reconciler wrote to each policy, with the
+// resourceVersion the policy had just before. Until the cache shows that write, a reconcile
+// reads the policy as it was before it and would write the same status again, and record
+// its Event again.
+type statusWrites struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]statusWrite
+}
+
+type statusWrite struct {
+	over   string // resourceVersion the write was made over
+	digest uint64 // of the status written
+}
+
+func statusDigest(st *ztv1.ServiceAccessPolicyStatus) uint64 {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return h.Sum64()
+}
+
+// record notes that after (the policy as written) replaced the status of before.
+func (w *statusWrites) record(before, after *ztv1.ServiceAccessPolicy) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[types.NamespacedName]statusWrite{}
+	}
+	w.m[client.ObjectKeyFromObject(after)] = statusWrite{over: before.ResourceVersion, digest: statusDigest(&after.Status)}
+}
+
+// pending reports whether st was already written over the version of p the cache holds:
+// the write is on its way to the cache. Once the cache holds a newer version the entry is
+// dropped, and the cached status is the truth again.
+func (w *statusWrites) pending(p *ztv1.ServiceAccessPolicy, st ztv1.ServiceAccessPolicyStatus) bool {
+	key := client.ObjectKeyFromObject(p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.m[key]
+	if !ok {
+		return false
+	}
+	if e.over != p.ResourceVersion {
+		delete(w.m, key)
+		return false
+	}
+	return e.digest == statusDigest(&st)
+}
+
+// forget drops what is remembered of a policy that is gone.
+func (w *statusWrites) forget(key types.NamespacedName) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.m, key)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +29,8 @@ var (
 	ctx     context.Context
 	cancel  context.CancelFunc
 	stopped = make(chan struct{})
+	// operatorWrites records the write requests of the suite's operator.
+	operatorWrites = &writeCounter{}
 )
 
 func TestControllers(t *testing.T) {
@@ -44,7 +48,8 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
-	mgr, err := operator.New(ctx, cfg, operator.Options{MetricsAddr: "0", ProbeAddr: "0"})
+	// The suite's operator: its writes are recorded, to count what a converge costs.
+	mgr, err := operator.New(ctx, operatorWrites.wrap(cfg), operator.Options{MetricsAddr: "0", ProbeAddr: "0"})
 	Expect(err).NotTo(HaveOccurred())
 	go func() {
 		defer GinkgoRecover()
@@ -63,8 +68,12 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// writeCounter counts the write requests that pass through a rest.Config.
-type writeCounter struct{ n atomic.Int64 }
+// writeCounter counts, and records, the write requests that pass through a rest.Config.
+type writeCounter struct {
+	n      atomic.Int64
+	mu     sync.Mutex
+	writes []string // "METHOD path?query"
+}
 
 func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
 	out := rest.CopyConfig(cfg)
@@ -73,12 +82,30 @@ func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
 			switch req.Method {
 			case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 				w.n.Add(1)
+				w.mu.Lock()
+				w.writes = append(w.writes, req.Method+" "+req.URL.Path)
+				w.mu.Unlock()
 				GinkgoWriter.Printf("write: %s %s\n", req.Method, req.URL.Path)
 			}
 			return rt.RoundTrip(req)
 		})
 	})
 	return out
+}
+
+// count returns the number of recorded writes with method whose path has prefix and
+// suffix.
+func (w *writeCounter) count(method, prefix, suffix string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, wr := range w.writes {
+		m, path, _ := strings.Cut(wr, " ")
+		if m == method && strings.HasPrefix(path, prefix) && strings.HasSuffix(path, suffix) {
+			n++
+		}
+	}
+	return n
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -64,6 +64,7 @@ type ZeroTrustBaselineReconciler struct {
 
 	mu     sync.Mutex
 	audits map[string]auditRun
+	own    ownWrites
 }
 
 // auditRun remembers the last audit of a baseline, to run it again only when due.
@@ -132,7 +133,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		}
 		desired[matched[i].Name] = objs
 	}
-	applyErr := applyPerNamespace(ctx, r.Client, desired, live)
+	applyErr := applyPerNamespace(ctx, r.Client, desired, live, &r.own)
 	if err := deleteChildren(ctx, r.Client, live); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing objects from namespaces that left the selection: %w", err)
 	}
@@ -153,7 +154,7 @@ const baselineApplyWorkers = 16
 // namespaces at a time: a new baseline over 1000 namespaces is 1000 writes, which one after
 // the other take three times as long as the API server needs. What no namespace generated
 // is left in live. It returns the first error.
-func applyPerNamespace(ctx context.Context, c client.Client, desired map[string][]client.Object, live map[childKey]client.Object) error {
+func applyPerNamespace(ctx context.Context, c client.Client, desired map[string][]client.Object, live map[childKey]client.Object, own *ownWrites) error {
 	// Each namespace gets its own part of live, so that applyChildren needs no lock.
 	liveByNS := map[string]map[childKey]client.Object{}
 	for k, o := range live {
@@ -173,7 +174,7 @@ func applyPerNamespace(ctx context.Context, c client.Client, desired map[string]
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := applyChildren(ctx, c, objs, part); err != nil {
+			if err := applyChildren(ctx, c, objs, part, own); err != nil {
 				mu.Lock()
 				if first == nil {
 					first = err
@@ -325,7 +326,7 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
 		WithOptions(controllerOptions(2, r.SkipNameValidation))
 	for _, gvk := range BuiltinKinds() {
-		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline))
+		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline), builder.WithPredicates(r.own.predicate(gvk)))
 	}
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
@@ -351,7 +352,7 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	return watchActivated(mgr, ctl, r.Backends, resync, childToBaseline, func(ctx context.Context) ([]client.Object, error) {
+	return watchActivated(mgr, ctl, r.Backends, resync, &r.own, childToBaseline, func(ctx context.Context) ([]client.Object, error) {
 		var list ztv1.ZeroTrustBaselineList
 		if err := c.List(ctx, &list); err != nil {
 			return nil, err

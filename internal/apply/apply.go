@@ -5,9 +5,13 @@ package apply
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -35,6 +39,9 @@ func ToUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
 // values, and desired ownerReferences present. Fields others added to metadata are theirs.
 // The compiler sets every field the API server defaults, so equality here means a
 // server-side apply would change nothing.
+//
+// A live object from the operator's cache may hold, instead of its content, the digest of
+// it (DigestAnnotation, see Condense): then the digests are compared.
 func InSync(desired, live client.Object) (bool, error) {
 	if live == nil {
 		return false, nil
@@ -43,26 +50,31 @@ func InSync(desired, live client.Object) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	l, err := ToUnstructured(live)
-	if err != nil {
-		return false, err
-	}
-	for k, v := range d.Object {
-		switch k {
-		case "apiVersion", "kind", "metadata", "status":
-			continue
+	if digest, ok := live.GetAnnotations()[DigestAnnotation]; ok {
+		want, err := digestOf(d)
+		if err != nil || want != digest {
+			return false, err
 		}
-		if !equality.Semantic.DeepEqual(v, l.Object[k]) {
-			return false, nil
+	} else {
+		l, err := ToUnstructured(live)
+		if err != nil {
+			return false, err
 		}
-	}
-	for k := range l.Object {
-		switch k {
-		case "apiVersion", "kind", "metadata", "status":
-			continue
+		for k, v := range d.Object {
+			if !isContent(k) {
+				continue
+			}
+			if !equality.Semantic.DeepEqual(v, l.Object[k]) {
+				return false, nil
+			}
 		}
-		if _, ok := d.Object[k]; !ok {
-			return false, nil
+		for k := range l.Object {
+			if !isContent(k) {
+				continue
+			}
+			if _, ok := d.Object[k]; !ok {
+				return false, nil
+			}
 		}
 	}
 	if !Subset(desired.GetLabels(), live.GetLabels()) || !Subset(desired.GetAnnotations(), live.GetAnnotations()) {
@@ -85,6 +97,84 @@ func InSync(desired, live client.Object) (bool, error) {
 	return true, nil
 }
 
+// isContent reports whether a top-level field is content (compared whole), not metadata.
+func isContent(field string) bool {
+	switch field {
+	case "apiVersion", "kind", "metadata", "status":
+		return false
+	}
+	return true
+}
+
+// DigestAnnotation holds, on a generated object in the operator's cache only, the digest
+// of the content Condense removed from it. The key is not a valid annotation key (the
+// colon), so no object from the API server can carry it: nobody can forge a digest to hide
+// drift. It is never written.
+const DigestAnnotation = "zerotrust.dev/cached:content-digest"
+
+// digestOf is a digest of u's content: every top-level field InSync compares whole, encoded
+// as JSON with sorted keys.
+func digestOf(u *unstructured.Unstructured) (string, error) {
+	content := make(map[string]any, len(u.Object))
+	for k, v := range u.Object {
+		if isContent(k) {
+			content[k] = v
+		}
+	}
+	b, err := json.Marshal(content)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16]), nil
+}
+
+// Condense replaces the content of a generated object (a NetworkPolicy's spec, a mesh
+// policy's spec: all but metadata and status) by its digest in DigestAnnotation, for the
+// operator's cache: InSync then compares digests, and thousands of generated objects cost
+// the cache their metadata only. The object is changed in place; kinds other than
+// NetworkPolicy and unstructured ones are returned unchanged. It is idempotent (informers
+// may transform an object again): a condensed object is left as it is.
+func Condense(obj client.Object) error {
+	if _, done := obj.GetAnnotations()[DigestAnnotation]; done {
+		return nil
+	}
+	switch o := obj.(type) {
+	case *networkingv1.NetworkPolicy:
+		u, err := ToUnstructured(o)
+		if err != nil {
+			return err
+		}
+		digest, err := digestOf(u)
+		if err != nil {
+			return err
+		}
+		o.Spec = networkingv1.NetworkPolicySpec{}
+		setAnnotation(o, DigestAnnotation, digest)
+	case *unstructured.Unstructured:
+		digest, err := digestOf(o)
+		if err != nil {
+			return err
+		}
+		for k := range o.Object {
+			if isContent(k) || k == "status" {
+				delete(o.Object, k)
+			}
+		}
+		setAnnotation(o, DigestAnnotation, digest)
+	}
+	return nil
+}
+
+func setAnnotation(o client.Object, key, value string) {
+	a := o.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[key] = value
+	o.SetAnnotations(a)
+}
+
 // Subset reports whether have holds every key of want with the same value.
 func Subset(want, have map[string]string) bool {
 	for k, v := range want {
@@ -96,20 +186,21 @@ func Subset(want, have map[string]string) bool {
 }
 
 // Apply server-side applies desired with the operator's field owner, taking over fields that
-// someone else changed (drift), unless live is already in sync. It reports whether it wrote.
+// someone else changed (drift), unless live is already in sync. It returns the object as
+// the API server wrote it, or nil when it wrote nothing.
 //
 // A field the API server never lets change (Immutable) cannot be repaired by an apply: when
 // desired and live differ in one, the live object is deleted and desired created. That is
 // also the answer when the cache does not hold the conflicting object (it lacks the
 // managed-by label) and the API server refuses the apply for that field.
-func Apply(ctx context.Context, c client.Client, desired, live client.Object) (bool, error) {
+func Apply(ctx context.Context, c client.Client, desired, live client.Object) (*unstructured.Unstructured, error) {
 	ok, err := InSync(desired, live)
 	if err != nil || ok {
-		return false, err
+		return nil, err
 	}
 	u, err := ToUnstructured(desired)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	u = u.DeepCopy()
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
@@ -118,11 +209,11 @@ func Apply(ctx context.Context, c client.Client, desired, live client.Object) (b
 	if live != nil && len(fields) > 0 {
 		changed, err := immutableChanged(u, live, fields)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		if changed {
 			if err := recreate(ctx, c, live); err != nil {
-				return false, err
+				return nil, err
 			}
 		}
 	}
@@ -131,14 +222,14 @@ func Apply(ctx context.Context, c client.Client, desired, live client.Object) (b
 		// Someone else's object with this name (not in the cache) differs in an immutable
 		// field: the name is the operator's (see model's naming scheme), so it is replaced.
 		if err := recreate(ctx, c, u); err != nil {
-			return false, err
+			return nil, err
 		}
 		err = serverSideApply(ctx, c, u)
 	}
 	if err != nil {
-		return false, fmt.Errorf("applying %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		return nil, fmt.Errorf("applying %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 	}
-	return true, nil
+	return u, nil
 }
 
 func serverSideApply(ctx context.Context, c client.Client, u *unstructured.Unstructured) error {

@@ -174,7 +174,7 @@ func checkApply(t *testing.T, desired client.Object) {
 	if err != nil {
 		t.Fatalf("the API server refused the object: %v", err)
 	}
-	if !wrote {
+	if wrote == nil {
 		t.Fatal("apply wrote nothing for a new object")
 	}
 	live := get(t, desired)
@@ -187,8 +187,8 @@ func checkApply(t *testing.T, desired client.Object) {
 		t.Fatalf("the stored object differs from the generated one (a field the server defaults or drops?)\ngenerated spec: %v\nstored spec:    %v",
 			d.Object["spec"], live.Object["spec"])
 	}
-	if wrote, err := apply.Apply(ctx, k8s, desired, live); err != nil || wrote {
-		t.Fatalf("the operator would write again: wrote=%v err=%v", wrote, err)
+	if wrote, err := apply.Apply(ctx, k8s, desired, live); err != nil || wrote != nil {
+		t.Fatalf("the operator would write again: wrote=%v err=%v", wrote != nil, err)
 	}
 
 	// Force a second server-side apply anyway: the server must find nothing to change.
