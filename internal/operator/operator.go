@@ -34,8 +34,10 @@ import (
 
 // Options are the operator's settings, set by flags in main.go.
 type Options struct {
-	MetricsAddr      string
-	ProbeAddr        string
+	MetricsAddr string
+	ProbeAddr   string
+	// PprofAddr serves net/http/pprof when set and not "0".
+	PprofAddr        string
 	LeaderElection   bool
 	LeaderElectionNS string
 	TrustDomain      string
@@ -112,10 +114,15 @@ func utilruntimeMust(err error) {
 // only when they carry the managed-by label; managedFields are dropped from every cached
 // object; ServiceAccounts are cached as metadata; Pods are not cached at all.
 func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	// Responses uncompressed: the operator runs next to the API server, whose CPU, not the
+	// network, is what a large cluster runs short of; gzip of list and watch responses cost
+	// the API server more CPU than anything but the writes (docs/performance.md).
+	cfg = rest.CopyConfig(cfg)
+	cfg.DisableCompression = true
 	managed := labels.SelectorFromSet(labels.Set{ztv1.LabelManagedBy: ztv1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
 	for _, gvk := range controllers.BuiltinKinds() {
-		byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed}
+		byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed, Transform: condense}
 	}
 	for _, obj := range slimmed() {
 		byObject[obj] = cache.ByObject{Transform: slim}
@@ -167,6 +174,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
+		PprofBindAddress:        o.PprofAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "zerotrust-operator.zerotrust.dev",
 		LeaderElectionNamespace: o.LeaderElectionNS,
@@ -231,7 +239,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := backends.Start(mgr, func(kinds []schema.GroupVersionKind) (cache.Cache, error) {
 		byObject := map[client.Object]cache.ByObject{}
 		for _, gvk := range kinds {
-			byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed}
+			byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed, Transform: condense}
 		}
 		return cache.New(cfg, cache.Options{Scheme: mgr.GetScheme(), ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()})
 	}); err != nil {
