@@ -14,9 +14,9 @@ import (
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -110,7 +110,14 @@ func listChildren(ctx context.Context, c client.Reader, owner string, backends *
 	out := map[childKey]client.Object{}
 	for _, gvk := range backends.Kinds() {
 		list := newChildList(gvk)
-		if err := backends.Reader(gvk, c).List(ctx, list, client.MatchingFields{IndexOwner: owner}); err != nil {
+		opts := []client.ListOption{client.MatchingFields{IndexOwner: owner}}
+		if _, typed := list.(*unstructured.UnstructuredList); !typed {
+			// Typed items are shallow copies of the cached objects: their kind may be set
+			// below, and nothing else of them is written. (Unstructured items would share
+			// the cached maps.)
+			opts = append(opts, client.UnsafeDisableDeepCopy)
+		}
+		if err := backends.Reader(gvk, c).List(ctx, list, opts...); err != nil {
 			return nil, err
 		}
 		err := meta.EachListItem(list, func(o runtime.Object) error {

@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
 
 // Field indexes. Each maps a watched object to the policies that refer to it, so an event
@@ -25,8 +22,6 @@ const (
 	// IndexNamespace indexes policies by every namespace their callers are in, their own
 	// included: a namespace's labels decide whether egress is denied there.
 	IndexNamespace = "zerotrust.dev/namespace"
-	// IndexPodServiceAccount indexes workloads by the ServiceAccount their pods run as.
-	IndexPodServiceAccount = "zerotrust.dev/pod-serviceaccount"
 )
 
 func nsName(namespace, name string) string { return namespace + "/" + name }
@@ -73,26 +68,12 @@ func policyRefs(p *ztv1.ServiceAccessPolicy) map[string][]string {
 	return refs
 }
 
-// podTemplate returns the pod template of a Deployment, StatefulSet or DaemonSet.
-func podTemplate(o client.Object) *corev1.PodTemplateSpec {
-	switch w := o.(type) {
-	case *appsv1.Deployment:
-		return &w.Spec.Template
-	case *appsv1.StatefulSet:
-		return &w.Spec.Template
-	case *appsv1.DaemonSet:
-		return &w.Spec.Template
-	}
-	return nil
-}
-
-// podServiceAccount is the ServiceAccount a workload's pods run as, read the compiler's way.
+// podServiceAccount is the ServiceAccount a cached workload's pods run as.
 func podServiceAccount(o client.Object) string {
-	tpl := podTemplate(o)
-	if tpl == nil {
-		return ""
+	if w, ok := o.(*CachedWorkload); ok {
+		return w.Workload.ServiceAccount
 	}
-	return compiler.WorkloadFromTemplate("", o.GetNamespace(), o.GetName(), tpl).ServiceAccount
+	return ""
 }
 
 // SetupIndexes registers the field indexes the reconcilers and the inventory use.
@@ -103,13 +84,6 @@ func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 			return policyRefs(o.(*ztv1.ServiceAccessPolicy))[index]
 		}); err != nil {
 			return fmt.Errorf("indexing policies by %s: %w", index, err)
-		}
-	}
-	for _, obj := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}} {
-		if err := idx.IndexField(ctx, obj, IndexPodServiceAccount, func(o client.Object) []string {
-			return []string{podServiceAccount(o)}
-		}); err != nil {
-			return fmt.Errorf("indexing %T by service account: %w", obj, err)
 		}
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,10 +14,12 @@ import (
 )
 
 // cacheInventory answers the compiler's questions from the manager's caches: Gets by key
-// and Lists through field indexes, never a list of the whole cluster.
+// and Lists through field indexes, never a list of the whole cluster. Workloads come from
+// WorkloadCache.
 type cacheInventory struct {
-	ctx context.Context
-	c   client.Reader
+	ctx       context.Context
+	c         client.Reader
+	workloads *WorkloadCache
 }
 
 var _ compiler.Inventory = (*cacheInventory)(nil)
@@ -39,67 +40,12 @@ func (i *cacheInventory) Service(namespace, name string) (*corev1.Service, error
 	return s, nil
 }
 
-// workloadOf reduces a Deployment, StatefulSet or DaemonSet to what the compiler needs,
-// exactly as kubectl-zt's offline inventory does.
-func workloadOf(kind ztv1.WorkloadKind, meta metav1.ObjectMeta, tpl *corev1.PodTemplateSpec) *compiler.Workload {
-	return compiler.WorkloadFromTemplate(kind, meta.Namespace, meta.Name, tpl)
-}
-
 func (i *cacheInventory) Workload(namespace string, kind ztv1.WorkloadKind, name string) (*compiler.Workload, error) {
-	switch kind {
-	case ztv1.WorkloadDeployment:
-		d := &appsv1.Deployment{}
-		if ok, err := i.get(namespace, name, d); !ok {
-			return nil, err
-		}
-		return workloadOf(kind, d.ObjectMeta, &d.Spec.Template), nil
-	case ztv1.WorkloadStatefulSet:
-		s := &appsv1.StatefulSet{}
-		if ok, err := i.get(namespace, name, s); !ok {
-			return nil, err
-		}
-		return workloadOf(kind, s.ObjectMeta, &s.Spec.Template), nil
-	case ztv1.WorkloadDaemonSet:
-		d := &appsv1.DaemonSet{}
-		if ok, err := i.get(namespace, name, d); !ok {
-			return nil, err
-		}
-		return workloadOf(kind, d.ObjectMeta, &d.Spec.Template), nil
-	}
-	return nil, nil
+	return i.workloads.Get(kind, namespace, name)
 }
 
 func (i *cacheInventory) WorkloadsByServiceAccount(namespace, serviceAccount string) ([]compiler.Workload, error) {
-	opts := []client.ListOption{client.InNamespace(namespace), client.MatchingFields{IndexPodServiceAccount: serviceAccount}}
-	var out []compiler.Workload
-	var deps appsv1.DeploymentList
-	if err := i.c.List(i.ctx, &deps, opts...); err != nil {
-		return nil, err
-	}
-	for _, d := range deps.Items {
-		out = append(out, *workloadOf(ztv1.WorkloadDeployment, d.ObjectMeta, &d.Spec.Template))
-	}
-	var sts appsv1.StatefulSetList
-	if err := i.c.List(i.ctx, &sts, opts...); err != nil {
-		return nil, err
-	}
-	for _, s := range sts.Items {
-		out = append(out, *workloadOf(ztv1.WorkloadStatefulSet, s.ObjectMeta, &s.Spec.Template))
-	}
-	var dss appsv1.DaemonSetList
-	if err := i.c.List(i.ctx, &dss, opts...); err != nil {
-		return nil, err
-	}
-	for _, d := range dss.Items {
-		out = append(out, *workloadOf(ztv1.WorkloadDaemonSet, d.ObjectMeta, &d.Spec.Template))
-	}
-	sort.Slice(out, func(a, b int) bool {
-		if out[a].Kind != out[b].Kind {
-			return out[a].Kind < out[b].Kind
-		}
-		return out[a].Name < out[b].Name
-	})
-	return out, nil
+	return i.workloads.ByServiceAccount(namespace, serviceAccount)
 }
 
 func (i *cacheInventory) ServiceAccountExists(namespace, name string) (bool, error) {
@@ -116,11 +62,19 @@ func (i *cacheInventory) Namespace(name string) (*corev1.Namespace, error) {
 	return ns, nil
 }
 
+// Baselines returns copies of the baselines' metadata and spec, the compiler's part: a
+// baseline's status (findings, namespaces) is large, and each compilation reads every
+// baseline.
 func (i *cacheInventory) Baselines() ([]ztv1.ZeroTrustBaseline, error) {
 	var list ztv1.ZeroTrustBaselineList
-	if err := i.c.List(i.ctx, &list); err != nil {
+	if err := i.c.List(i.ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	sort.Slice(list.Items, func(a, b int) bool { return list.Items[a].Name < list.Items[b].Name })
-	return list.Items, nil
+	out := make([]ztv1.ZeroTrustBaseline, len(list.Items))
+	for j := range list.Items {
+		b := &list.Items[j]
+		out[j] = ztv1.ZeroTrustBaseline{TypeMeta: b.TypeMeta, ObjectMeta: *b.ObjectMeta.DeepCopy(), Spec: *b.Spec.DeepCopy()}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, nil
 }

@@ -1,5 +1,7 @@
 // Package controllers holds the thin reconcilers: fetch, resolve through the compiler, apply,
-// report. Everything that decides what to generate lives in internal/compiler.
+// report. Everything that decides what to generate lives in internal/compiler. It defines no
+// API types (CachedWorkload lives only in the operator's cache), hence no CRDs:
+// +kubebuilder:skip
 package controllers
 
 import (
@@ -7,11 +9,10 @@ import (
 	"fmt"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -48,8 +49,9 @@ type ServiceAccessPolicyReconciler struct {
 	// Backends says which backends run; Options.Backends is replaced by its Active list.
 	Backends *Backends
 
-	own    ownWrites
-	status statusWrites
+	own       ownWrites
+	status    statusWrites
+	workloads *WorkloadCache
 }
 
 // +kubebuilder:rbac:groups=zerotrust.dev,resources=serviceaccesspolicies,verbs=get;list;watch;update;patch
@@ -92,7 +94,7 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 	now := r.Clock.Now()
 	opts := r.Options
 	opts.Backends = r.Backends.Active()
-	out, err := compiler.Compile(&cacheInventory{ctx: ctx, c: r.Client}, compiler.Input{Policy: policy, Now: now, Options: opts})
+	out, err := compiler.Compile(&cacheInventory{ctx: ctx, c: r.Client, workloads: r.workloads}, compiler.Input{Policy: policy, Now: now, Options: opts})
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("compiling: %w", err)
 	}
@@ -185,16 +187,19 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 // report writes status only when it changed, and records an Event when Ready changes.
 func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs map[ztv1.Backend]error) error {
 	st := policyStatus(policy, out, applyErrs)
-	if equality.Semantic.DeepEqual(st, policy.Status) || r.status.pending(policy, st) {
+	if statusIs(policy, &st) || r.status.pending(policy, st) {
 		return nil
 	}
 	before := readyOf(policy.Status.Conditions)
-	base := policy.DeepCopy()
-	policy.Status = st
-	if err := r.Client.Status().Patch(ctx, policy, client.MergeFrom(base)); err != nil {
+	over := policy.ResourceVersion
+	patch, err := statusPatch(&st)
+	if err != nil {
 		return err
 	}
-	r.status.record(base, policy)
+	if err := r.Client.Status().Patch(ctx, policy, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return err
+	}
+	r.status.record(client.ObjectKeyFromObject(policy), over, &st)
 	after := readyOf(st.Conditions)
 	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) && r.Recorder != nil {
 		kind := corev1.EventTypeNormal
@@ -264,6 +269,11 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		workers = 4
 	}
 	c := mgr.GetClient()
+	workloads, err := NewWorkloadCache(context.Background(), mgr.GetCache())
+	if err != nil {
+		return err
+	}
+	r.workloads = workloads
 	resync := make(chan event.GenericEvent, 1024)
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("serviceaccesspolicy").
@@ -273,15 +283,16 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	for _, gvk := range BuiltinKinds() {
 		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy), builder.WithPredicates(r.own.predicate(gvk)))
 	}
+	// Workload informers hold CachedWorkloads: watched through the informers themselves.
+	for _, k := range workloadKinds {
+		b = b.WatchesRawSource(&source.Informer{Informer: workloads.Informer(k.kind), Handler: byIndex2(c, workloadRefs(k.kind))})
+	}
 	sa := &metav1.PartialObjectMetadata{}
 	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
 	ctl, err := b.
 		Watches(&corev1.Service{}, byIndex(c, IndexService, func(o client.Object) []string {
 			return []string{nsName(o.GetNamespace(), o.GetName())}
 		})).
-		Watches(&appsv1.Deployment{}, byIndex2(c, workloadRefs(ztv1.WorkloadDeployment))).
-		Watches(&appsv1.StatefulSet{}, byIndex2(c, workloadRefs(ztv1.WorkloadStatefulSet))).
-		Watches(&appsv1.DaemonSet{}, byIndex2(c, workloadRefs(ztv1.WorkloadDaemonSet))).
 		Watches(sa, byIndex(c, IndexServiceAccount, func(o client.Object) []string {
 			return []string{nsName(o.GetNamespace(), o.GetName())}
 		})).
@@ -329,7 +340,9 @@ func byIndex2(c client.Reader, refs func(client.Object) map[string][]string) han
 func policiesFor(ctx context.Context, c client.Reader, index string, keys []string, seen map[client.ObjectKey]bool, reqs []reconcile.Request) []reconcile.Request {
 	for _, k := range keys {
 		var list ztv1.ServiceAccessPolicyList
-		if err := c.List(ctx, &list, client.MatchingFields{index: k}); err != nil {
+		// Only the keys are read: no copies of the cached policies (at start-up every
+		// workload, Service and ServiceAccount event comes through here).
+		if err := c.List(ctx, &list, client.MatchingFields{index: k}, client.UnsafeDisableDeepCopy); err != nil {
 			log.FromContext(ctx).Error(err, "mapping event to policies", "index", index, "key", k)
 			continue
 		}

@@ -200,11 +200,23 @@ var _ = Describe("ServiceAccessPolicy to NetworkPolicies", func() {
 			[]ztv1.Caller{{Service: "payment", Namespace: s.payments}})
 		p.Spec.ExpiresAt = &metav1.Time{Time: time.Now().Add(4 * time.Second)}
 		create(p)
-		Eventually(func(g Gomega) { generatedIn(g, p, s.shop) }).Should(Succeed())
+		status := func(g Gomega) ztv1.ServiceAccessPolicyStatus {
+			cur := &ztv1.ServiceAccessPolicy{}
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), cur)).To(Succeed())
+			return cur.Status
+		}
+		Eventually(func(g Gomega) {
+			generatedIn(g, p, s.shop)
+			g.Expect(status(g).NextTransition).NotTo(BeNil(), "the expiry is the next transition")
+		}).Should(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(generated(p)).To(BeEmpty())
 			// Ready stays True: an expired policy does exactly what it says (grant nothing).
 			g.Expect(ready(g, p).Reason).To(Equal("Expired"))
+			// Nothing comes after expiry: the field goes from the status, and so do the objects.
+			st := status(g)
+			g.Expect(st.NextTransition).To(BeNil())
+			g.Expect(st.Backends).NotTo(ContainElement(HaveField("Objects", Not(BeEmpty()))))
 		}).Should(Succeed())
 	})
 

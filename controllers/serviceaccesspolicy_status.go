@@ -1,12 +1,15 @@
 package controllers
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"hash/fnv"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -80,27 +83,28 @@ type statusWrites struct {
 
 type statusWrite struct {
 	over   string // resourceVersion the write was made over
-	digest uint64 // of the status written
+	digest string // of the status written
 }
 
-func statusDigest(st *ztv1.ServiceAccessPolicyStatus) uint64 {
+// StatusDigest is a digest of a policy's status (its JSON).
+func StatusDigest(st *ztv1.ServiceAccessPolicyStatus) string {
 	b, err := json.Marshal(st)
 	if err != nil {
-		return 0
+		return ""
 	}
-	h := fnv.New64a()
+	h := fnv.New128a()
 	_, _ = h.Write(b)
-	return h.Sum64()
+	return hex.EncodeToString(h.Sum(nil))
 }
 
-// record notes that after (the policy as written) replaced the status of before.
-func (w *statusWrites) record(before, after *ztv1.ServiceAccessPolicy) {
+// record notes that st was written over version over of the policy key.
+func (w *statusWrites) record(key types.NamespacedName, over string, st *ztv1.ServiceAccessPolicyStatus) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.m == nil {
 		w.m = map[types.NamespacedName]statusWrite{}
 	}
-	w.m[client.ObjectKeyFromObject(after)] = statusWrite{over: before.ResourceVersion, digest: statusDigest(&after.Status)}
+	w.m[key] = statusWrite{over: over, digest: StatusDigest(st)}
 }
 
 // pending reports whether st was already written over the version of p the cache holds:
@@ -118,7 +122,7 @@ func (w *statusWrites) pending(p *ztv1.ServiceAccessPolicy, st ztv1.ServiceAcces
 		delete(w.m, key)
 		return false
 	}
-	return e.digest == statusDigest(&st)
+	return e.digest == StatusDigest(&st)
 }
 
 // forget drops what is remembered of a policy that is gone.
@@ -126,4 +130,71 @@ func (w *statusWrites) forget(key types.NamespacedName) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.m, key)
+}
+
+// StatusDigestAnnotation holds, on a policy in the operator's cache only, the digest of the
+// status CondensePolicy removed from it. Like apply.DigestAnnotation it is not a valid
+// annotation key, so no object from the API server carries it.
+const StatusDigestAnnotation = "zerotrust.dev/cached:status-digest"
+
+// CondensePolicy is the cache transform of ServiceAccessPolicies: without managedFields,
+// and of the status only observedGeneration and conditions (the reconciler keeps their
+// transition times and reports Ready's transitions) plus the digest of the whole status
+// (statusIs compares it). Backends and the objects they list are most of a policy. It is
+// idempotent, as informers require.
+func CondensePolicy(obj any) (any, error) {
+	p, ok := obj.(*ztv1.ServiceAccessPolicy)
+	if !ok {
+		return obj, nil
+	}
+	p.ManagedFields = nil
+	if _, done := p.Annotations[StatusDigestAnnotation]; done {
+		return p, nil
+	}
+	if p.Annotations == nil {
+		p.Annotations = map[string]string{}
+	}
+	p.Annotations[StatusDigestAnnotation] = StatusDigest(&p.Status)
+	p.Status = ztv1.ServiceAccessPolicyStatus{ObservedGeneration: p.Status.ObservedGeneration, Conditions: p.Status.Conditions}
+	return p, nil
+}
+
+// statusIs reports whether p, as cached, already has status st.
+func statusIs(p *ztv1.ServiceAccessPolicy, st *ztv1.ServiceAccessPolicyStatus) bool {
+	if digest, ok := p.Annotations[StatusDigestAnnotation]; ok {
+		return digest == StatusDigest(st)
+	}
+	return equality.Semantic.DeepEqual(*st, p.Status)
+}
+
+// statusFields are the JSON names of the status's fields.
+var statusFields = func() []string {
+	var out []string
+	t := reflect.TypeOf(ztv1.ServiceAccessPolicyStatus{})
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
+}()
+
+// statusPatch is a JSON merge patch that sets the status to st whatever it was: every field
+// st leaves out is removed explicitly, so the patch depends on nothing read before (the
+// cached policy holds its status condensed).
+func statusPatch(st *ztv1.ServiceAccessPolicyStatus) ([]byte, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, f := range statusFields {
+		if _, ok := m[f]; !ok {
+			m[f] = nil
+		}
+	}
+	return json.Marshal(map[string]any{"status": m})
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unique"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -46,16 +47,16 @@ func InSync(desired, live client.Object) (bool, error) {
 	if live == nil {
 		return false, nil
 	}
-	d, err := ToUnstructured(desired)
-	if err != nil {
-		return false, err
-	}
 	if digest, ok := live.GetAnnotations()[DigestAnnotation]; ok {
-		want, err := digestOf(d)
+		want, err := Digest(desired)
 		if err != nil || want != digest {
 			return false, err
 		}
 	} else {
+		d, err := ToUnstructured(desired)
+		if err != nil {
+			return false, err
+		}
 		l, err := ToUnstructured(live)
 		if err != nil {
 			return false, err
@@ -112,16 +113,27 @@ func isContent(field string) bool {
 // drift. It is never written.
 const DigestAnnotation = "zerotrust.dev/cached:content-digest"
 
-// digestOf is a digest of u's content: every top-level field InSync compares whole, encoded
-// as JSON with sorted keys.
-func digestOf(u *unstructured.Unstructured) (string, error) {
-	content := make(map[string]any, len(u.Object))
-	for k, v := range u.Object {
-		if isContent(k) {
-			content[k] = v
+// Digest is a digest of obj's content, every top-level field InSync compares whole: of a
+// typed NetworkPolicy its spec in protobuf (deterministic, and cheap to compute from the
+// typed objects of a cache), of anything else its content as JSON with sorted keys.
+func Digest(obj client.Object) (string, error) {
+	var b []byte
+	var err error
+	if np, ok := obj.(*networkingv1.NetworkPolicy); ok {
+		b, err = np.Spec.Marshal()
+		b = append([]byte("networkpolicy-spec-proto:"), b...)
+	} else {
+		var u *unstructured.Unstructured
+		if u, err = ToUnstructured(obj); err == nil {
+			content := make(map[string]any, len(u.Object))
+			for k, v := range u.Object {
+				if isContent(k) {
+					content[k] = v
+				}
+			}
+			b, err = json.Marshal(content)
 		}
 	}
-	b, err := json.Marshal(content)
 	if err != nil {
 		return "", err
 	}
@@ -132,7 +144,8 @@ func digestOf(u *unstructured.Unstructured) (string, error) {
 // Condense replaces the content of a generated object (a NetworkPolicy's spec, a mesh
 // policy's spec: all but metadata and status) by its digest in DigestAnnotation, for the
 // operator's cache: InSync then compares digests, and thousands of generated objects cost
-// the cache their metadata only. The object is changed in place; kinds other than
+// the cache their metadata only. Label keys and values are interned: the same few strings
+// repeat on every generated object. The object is changed in place; kinds other than
 // NetworkPolicy and unstructured ones are returned unchanged. It is idempotent (informers
 // may transform an object again): a condensed object is left as it is.
 func Condense(obj client.Object) error {
@@ -141,18 +154,15 @@ func Condense(obj client.Object) error {
 	}
 	switch o := obj.(type) {
 	case *networkingv1.NetworkPolicy:
-		u, err := ToUnstructured(o)
-		if err != nil {
-			return err
-		}
-		digest, err := digestOf(u)
+		digest, err := Digest(o)
 		if err != nil {
 			return err
 		}
 		o.Spec = networkingv1.NetworkPolicySpec{}
+		o.Labels = Intern(o.Labels)
 		setAnnotation(o, DigestAnnotation, digest)
 	case *unstructured.Unstructured:
-		digest, err := digestOf(o)
+		digest, err := Digest(o)
 		if err != nil {
 			return err
 		}
@@ -164,6 +174,19 @@ func Condense(obj client.Object) error {
 		setAnnotation(o, DigestAnnotation, digest)
 	}
 	return nil
+}
+
+// Intern returns m with its keys and values replaced by canonical copies (unique.Make), so
+// that the label maps of thousands of cached objects share their strings.
+func Intern(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[unique.Make(k).Value()] = unique.Make(v).Value()
+	}
+	return out
 }
 
 func setAnnotation(o client.Object, key, value string) {

@@ -59,9 +59,11 @@ func TestCondensedNetworkPolicyComparesByDigest(t *testing.T) {
 	}
 
 	for name, edit := range map[string]func(*networkingv1.NetworkPolicy){
-		"source opened":    func(np *networkingv1.NetworkPolicy) { np.Spec.Ingress[0].From = nil },
-		"port changed":     func(np *networkingv1.NetworkPolicy) { np.Spec.Ingress[0].Ports[0].Port = ptr.To(intstr.FromInt32(80)) },
-		"egress isolated":  func(np *networkingv1.NetworkPolicy) { np.Spec.PolicyTypes = append(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) },
+		"source opened": func(np *networkingv1.NetworkPolicy) { np.Spec.Ingress[0].From = nil },
+		"port changed":  func(np *networkingv1.NetworkPolicy) { np.Spec.Ingress[0].Ports[0].Port = ptr.To(intstr.FromInt32(80)) },
+		"egress isolated": func(np *networkingv1.NetworkPolicy) {
+			np.Spec.PolicyTypes = append(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+		},
 		"selector widened": func(np *networkingv1.NetworkPolicy) { np.Spec.PodSelector = metav1.LabelSelector{} },
 	} {
 		drifted := networkPolicy()

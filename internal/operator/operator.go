@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -127,6 +129,15 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	for _, obj := range slimmed() {
 		byObject[obj] = cache.ByObject{Transform: slim}
 	}
+	for _, obj := range controllers.WorkloadTypes() {
+		byObject[obj] = cache.ByObject{Transform: controllers.CondenseWorkload}
+	}
+	// ServiceAccounts are cached as metadata, and of that only their identity: the compiler
+	// asks whether one exists.
+	sa := &metav1.PartialObjectMetadata{}
+	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
+	byObject[sa] = cache.ByObject{Transform: identityOnly}
+	byObject[&ztv1.ServiceAccessPolicy{}] = cache.ByObject{Transform: controllers.CondensePolicy}
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"
 	}

@@ -1,0 +1,194 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+)
+
+// Workloads (Deployments, StatefulSets, DaemonSets) are the operator's largest cache: there
+// are several per policy, and a pod template is kilobytes. The compiler reads a few fields
+// of the template (compiler.WorkloadFromTemplate), so the cache transform CondenseWorkload
+// reads them once, when a workload enters the cache, and the cache holds a CachedWorkload:
+// identity and the compiler's Workload, about a fifth of a slimmed Deployment.
+// The informers hold CachedWorkloads, not the API types, so workloads are read through
+// WorkloadCache, never through the manager's client.
+
+// CachedWorkload is a workload as the operator's cache holds it. It is no API type: it
+// never leaves the process.
+type CachedWorkload struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	// Workload is what the compiler reads of the workload.
+	Workload compiler.Workload `json:"-"`
+}
+
+var _ client.Object = &CachedWorkload{}
+
+// DeepCopyObject implements runtime.Object.
+func (w *CachedWorkload) DeepCopyObject() runtime.Object {
+	out := &CachedWorkload{TypeMeta: w.TypeMeta, Workload: copyWorkload(&w.Workload)}
+	w.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	return out
+}
+
+func copyWorkload(w *compiler.Workload) compiler.Workload {
+	out := *w
+	out.PodLabels = maps.Clone(w.PodLabels)
+	out.Ports = slices.Clone(w.Ports)
+	out.Probes = slices.Clone(w.Probes)
+	return out
+}
+
+// workloadKinds maps the watched API types to their kinds.
+var workloadKinds = []struct {
+	kind ztv1.WorkloadKind
+	obj  func() client.Object
+}{
+	{ztv1.WorkloadDeployment, func() client.Object { return &appsv1.Deployment{} }},
+	{ztv1.WorkloadStatefulSet, func() client.Object { return &appsv1.StatefulSet{} }},
+	{ztv1.WorkloadDaemonSet, func() client.Object { return &appsv1.DaemonSet{} }},
+}
+
+// WorkloadTypes are the API types whose cache holds CachedWorkloads (see CondenseWorkload).
+func WorkloadTypes() []client.Object {
+	out := make([]client.Object, len(workloadKinds))
+	for i, k := range workloadKinds {
+		out[i] = k.obj()
+	}
+	return out
+}
+
+// CondenseWorkload is the cache transform of WorkloadTypes: it replaces a Deployment,
+// StatefulSet or DaemonSet by a CachedWorkload. It is idempotent, as informers require.
+func CondenseWorkload(obj any) (any, error) {
+	var (
+		kind ztv1.WorkloadKind
+		meta *metav1.ObjectMeta
+		tpl  = func() *compiler.Workload { return nil }
+	)
+	switch o := obj.(type) {
+	case *CachedWorkload:
+		return o, nil
+	case *appsv1.Deployment:
+		kind, meta = ztv1.WorkloadDeployment, &o.ObjectMeta
+		tpl = func() *compiler.Workload {
+			return compiler.WorkloadFromTemplate(kind, o.Namespace, o.Name, &o.Spec.Template)
+		}
+	case *appsv1.StatefulSet:
+		kind, meta = ztv1.WorkloadStatefulSet, &o.ObjectMeta
+		tpl = func() *compiler.Workload {
+			return compiler.WorkloadFromTemplate(kind, o.Namespace, o.Name, &o.Spec.Template)
+		}
+	case *appsv1.DaemonSet:
+		kind, meta = ztv1.WorkloadDaemonSet, &o.ObjectMeta
+		tpl = func() *compiler.Workload {
+			return compiler.WorkloadFromTemplate(kind, o.Namespace, o.Name, &o.Spec.Template)
+		}
+	default:
+		return obj, nil // tombstones and the like pass unchanged
+	}
+	w := tpl()
+	w.PodLabels = apply.Intern(w.PodLabels)
+	return &CachedWorkload{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: meta.Namespace, Name: meta.Name, UID: meta.UID, ResourceVersion: meta.ResourceVersion,
+			Generation: meta.Generation, DeletionTimestamp: meta.DeletionTimestamp,
+		},
+		Workload: *w,
+	}, nil
+}
+
+// indexPodServiceAccount indexes cached workloads by "namespace/serviceaccount" of their pods.
+const indexPodServiceAccount = "zerotrust.dev/pod-serviceaccount"
+
+// WorkloadCache reads workloads from the informers of the manager's cache.
+type WorkloadCache struct {
+	informers map[ztv1.WorkloadKind]cache.Informer
+	indexers  map[ztv1.WorkloadKind]toolscache.Indexer
+}
+
+// NewWorkloadCache gets (creating them if need be) the manager cache's workload informers
+// and indexes them by service account.
+func NewWorkloadCache(ctx context.Context, c cache.Cache) (*WorkloadCache, error) {
+	wc := &WorkloadCache{informers: map[ztv1.WorkloadKind]cache.Informer{}, indexers: map[ztv1.WorkloadKind]toolscache.Indexer{}}
+	for _, k := range workloadKinds {
+		inf, err := c.GetInformer(ctx, k.obj(), cache.BlockUntilSynced(false))
+		if err != nil {
+			return nil, fmt.Errorf("getting the %s informer: %w", k.kind, err)
+		}
+		shared, ok := inf.(toolscache.SharedIndexInformer)
+		if !ok {
+			return nil, fmt.Errorf("the %s informer is a %T, not a shared index informer", k.kind, inf)
+		}
+		err = inf.AddIndexers(toolscache.Indexers{indexPodServiceAccount: func(obj any) ([]string, error) {
+			if w, ok := obj.(*CachedWorkload); ok {
+				return []string{nsName(w.Namespace, w.Workload.ServiceAccount)}, nil
+			}
+			return nil, nil
+		}})
+		if err != nil {
+			return nil, fmt.Errorf("indexing %ss by service account: %w", k.kind, err)
+		}
+		wc.informers[k.kind], wc.indexers[k.kind] = inf, shared.GetIndexer()
+	}
+	return wc, nil
+}
+
+// Informer returns the informer of kind, for watches.
+func (wc *WorkloadCache) Informer(kind ztv1.WorkloadKind) cache.Informer { return wc.informers[kind] }
+
+// Get returns a copy of the workload, or nil when the cache has none.
+func (wc *WorkloadCache) Get(kind ztv1.WorkloadKind, namespace, name string) (*compiler.Workload, error) {
+	idx, ok := wc.indexers[kind]
+	if !ok {
+		return nil, nil
+	}
+	obj, exists, err := idx.GetByKey(nsName(namespace, name))
+	if err != nil || !exists {
+		return nil, err
+	}
+	w, ok := obj.(*CachedWorkload)
+	if !ok {
+		return nil, fmt.Errorf("the %s cache holds a %T", kind, obj)
+	}
+	out := copyWorkload(&w.Workload)
+	return &out, nil
+}
+
+// ByServiceAccount returns copies of the workloads whose pods run as serviceAccount in
+// namespace, sorted by kind and name.
+func (wc *WorkloadCache) ByServiceAccount(namespace, serviceAccount string) ([]compiler.Workload, error) {
+	var out []compiler.Workload
+	for _, k := range workloadKinds {
+		objs, err := wc.indexers[k.kind].ByIndex(indexPodServiceAccount, nsName(namespace, serviceAccount))
+		if err != nil {
+			return nil, err
+		}
+		for _, obj := range objs {
+			if w, ok := obj.(*CachedWorkload); ok {
+				out = append(out, copyWorkload(&w.Workload))
+			}
+		}
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Kind != out[b].Kind {
+			return out[a].Kind < out[b].Kind
+		}
+		return out[a].Name < out[b].Name
+	})
+	return out, nil
+}

@@ -1,0 +1,96 @@
+package controllers_test
+
+import (
+	"reflect"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/controllers"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+)
+
+// template is a pod template with everything the compiler reads (labels, service account,
+// ports and probes of containers and of a native sidecar) and much it does not.
+func template() corev1.PodTemplateSpec {
+	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}}}
+	heavy := func(c corev1.Container) corev1.Container {
+		c.Env = []corev1.EnvVar{{Name: "A", Value: "1"}}
+		c.EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cm"}}}}
+		c.Command, c.Args = []string{"/app"}, []string{"--x"}
+		c.VolumeMounts = []corev1.VolumeMount{{Name: "v", MountPath: "/v"}}
+		c.Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
+		return c
+	}
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}, Annotations: map[string]string{"sidecar.istio.io/inject": "true"}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "web",
+			InitContainers: []corev1.Container{
+				heavy(corev1.Container{Name: "proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+					Ports: []corev1.ContainerPort{{Name: "admin", ContainerPort: 15000}}, StartupProbe: probe}),
+				heavy(corev1.Container{Name: "migrate"}),
+			},
+			Containers: []corev1.Container{heavy(corev1.Container{Name: "web",
+				Ports:         []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
+				LivenessProbe: probe, ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready?x=1", Port: intstr.FromInt32(8080)}}},
+				SecurityContext: &corev1.SecurityContext{RunAsNonRoot: ptr.To(true)}})},
+			Volumes:      []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Affinity:     &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}},
+			Tolerations:  []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}},
+			NodeSelector: map[string]string{"pool": "a"},
+		},
+	}
+}
+
+func TestCondenseWorkloadKeepsWhatTheCompilerReads(t *testing.T) {
+	meta := metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "u1", ResourceVersion: "7", Labels: map[string]string{"team": "a"},
+		Annotations:   map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{...}"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}
+	for name, tc := range map[string]struct {
+		obj  any
+		kind ztv1.WorkloadKind
+	}{
+		"Deployment":  {&appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Template: template()}, Status: appsv1.DeploymentStatus{Replicas: 3}}, ztv1.WorkloadDeployment},
+		"StatefulSet": {&appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Template: template()}}, ztv1.WorkloadStatefulSet},
+		"DaemonSet":   {&appsv1.DaemonSet{ObjectMeta: meta, Spec: appsv1.DaemonSetSpec{Template: template()}}, ztv1.WorkloadDaemonSet},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tpl := template()
+			want := compiler.WorkloadFromTemplate(tc.kind, "ns", "web", &tpl)
+			out, err := controllers.CondenseWorkload(tc.obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, ok := out.(*controllers.CachedWorkload)
+			if !ok {
+				t.Fatalf("cached as %T", out)
+			}
+			if !reflect.DeepEqual(&w.Workload, want) {
+				t.Errorf("the compiler reads a cached %s differently:\n got %+v\nwant %+v", name, w.Workload, *want)
+			}
+			if w.Name != "web" || w.Namespace != "ns" || w.UID != "u1" || w.ResourceVersion != "7" {
+				t.Errorf("identity lost: %+v", w.ObjectMeta)
+			}
+			if w.Labels != nil || w.Annotations != nil || w.ManagedFields != nil {
+				t.Errorf("the workload's own labels, annotations or managedFields kept (nothing reads them): %+v", w.ObjectMeta)
+			}
+			// Idempotent, as informers require; copies share nothing.
+			if again, err := controllers.CondenseWorkload(out); err != nil || again != out {
+				t.Errorf("condensing a cached workload changed it (%v)", err)
+			}
+			c := w.DeepCopyObject().(*controllers.CachedWorkload)
+			c.Workload.PodLabels["app"] = "changed"
+			c.Workload.Ports[0].ContainerPort = 1
+			if w.Workload.PodLabels["app"] == "changed" || w.Workload.Ports[0].ContainerPort == 1 {
+				t.Error("DeepCopyObject shares the workload's labels or ports")
+			}
+		})
+	}
+}
