@@ -116,24 +116,26 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		APIVersion: ztv1.GroupVersion.String(), Kind: "ZeroTrustBaseline", Name: b.Name, UID: b.UID,
 		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 	}
-	desired := make(map[string][]client.Object, len(matched))
+	opts := r.Options
+	opts.Backends = r.Backends.Active()
+	compiled := make([]compiledNamespace, len(matched))
 	for i := range matched {
 		eff, others := effective(b, all.Items, &matched[i])
 		for _, o := range others {
 			overlaps[o] = true
 		}
-		opts := r.Options
-		opts.Backends = r.Backends.Active()
-		objs, err := compiler.CompileBaseline(eff, &matched[i], opts)
-		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("compiling for namespace %s: %w", matched[i].Name, err)
-		}
-		for _, o := range objs {
-			o.SetOwnerReferences([]metav1.OwnerReference{owner})
-		}
-		desired[matched[i].Name] = objs
+		compiled[i] = compiledNamespace{name: matched[i].Name, compile: func() ([]client.Object, error) {
+			objs, err := compiler.CompileBaseline(eff, &matched[i], opts)
+			if err != nil {
+				return nil, fmt.Errorf("compiling for namespace %s: %w", matched[i].Name, err)
+			}
+			for _, o := range objs {
+				o.SetOwnerReferences([]metav1.OwnerReference{owner})
+			}
+			return objs, nil
+		}}
 	}
-	applyErr := applyPerNamespace(ctx, r.Client, desired, live, &r.own)
+	applyErr := applyPerNamespace(ctx, r.Client, compiled, live, &r.own)
 	if err := deleteChildren(ctx, r.Client, live); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing objects from namespaces that left the selection: %w", err)
 	}
@@ -150,11 +152,18 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 // baselineApplyWorkers bounds the namespaces whose objects one reconcile applies at once.
 const baselineApplyWorkers = 16
 
-// applyPerNamespace applies the objects of each namespace (applyChildren), several
-// namespaces at a time: a new baseline over 1000 namespaces is 1000 writes, which one after
-// the other take three times as long as the API server needs. What no namespace generated
-// is left in live. It returns the first error.
-func applyPerNamespace(ctx context.Context, c client.Client, desired map[string][]client.Object, live map[childKey]client.Object, own *ownWrites) error {
+// compiledNamespace is a namespace a baseline applies to, and how to compile its objects.
+type compiledNamespace struct {
+	name    string
+	compile func() ([]client.Object, error)
+}
+
+// applyPerNamespace compiles and applies the objects of each namespace (applyChildren),
+// several namespaces at a time: a new baseline over 1000 namespaces is 1000 writes, which
+// one after the other take three times as long as the API server needs. Objects are
+// compiled by the worker that applies them, so that only those in flight are held. What
+// no namespace generated is left in live. It returns the first error.
+func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compiledNamespace, live map[childKey]client.Object, own *ownWrites) error {
 	// Each namespace gets its own part of live, so that applyChildren needs no lock.
 	liveByNS := map[string]map[childKey]client.Object{}
 	for k, o := range live {
@@ -168,18 +177,28 @@ func applyPerNamespace(ctx context.Context, c client.Client, desired map[string]
 		first error
 		wg    sync.WaitGroup
 	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+		}
+	}
 	sem := make(chan struct{}, baselineApplyWorkers)
-	for ns, objs := range desired {
-		part := liveByNS[ns]
+	for _, ns := range namespaces {
+		part := liveByNS[ns.name]
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			objs, err := ns.compile()
+			if err != nil {
+				// Nothing of this namespace is stale: what it holds stays until it compiles.
+				clear(part)
+				fail(err)
+				return
+			}
 			if err := applyChildren(ctx, c, objs, part, own); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
+				fail(err)
 			}
 		})
 	}

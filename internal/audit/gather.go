@@ -22,7 +22,8 @@ const listPageSize = 500
 
 // Gather reads what the audit needs for in.Namespaces from c, which should read the API
 // server directly (no cache): RBAC objects cluster-wide, NetworkPolicies of each namespace,
-// and pods where Pod Security is below restricted. Lists are paged; nothing is kept after.
+// and pods where Pod Security is below restricted, of which only those with a finding are
+// kept (in their security view). Lists are paged; nothing else is kept after.
 func Gather(ctx context.Context, c client.Reader, in *Input) error {
 	var roles rbacv1.RoleList
 	var clusterRoles rbacv1.ClusterRoleList
@@ -51,15 +52,41 @@ func Gather(ctx context.Context, c client.Reader, in *Input) error {
 		if level == ztv1.PodSecurityRestricted {
 			continue
 		}
-		var pods corev1.PodList
-		if err := listAll(ctx, c, &pods, client.InNamespace(ns)); err != nil {
+		// Page by page, keeping only the pods that make a finding: a namespace's pods are
+		// the largest thing the audit reads, and most of them are fine.
+		only := Input{Namespaces: map[string]ztv1.PodSecurityLevel{ns: level}, Pods: make([]corev1.Pod, 1)}
+		err := eachPage(ctx, c, &corev1.PodList{}, podPageSize, func(l client.ObjectList) {
+			for i := range l.(*corev1.PodList).Items {
+				only.Pods[0] = securityView(&l.(*corev1.PodList).Items[i])
+				if len(pods(only)) > 0 {
+					in.Pods = append(in.Pods, only.Pods[0])
+				}
+			}
+		}, client.InNamespace(ns))
+		if err != nil {
 			return err
-		}
-		for i := range pods.Items {
-			in.Pods = append(in.Pods, securityView(&pods.Items[i]))
 		}
 	}
 	return nil
+}
+
+// podPageSize bounds each page of pods: a pod is 5-10 KB, and decoded (managedFields
+// included) some 60 KB of the operator's memory until the page is dropped.
+const podPageSize = 50
+
+// eachPage lists list's kind page by page, handing each page to fn.
+func eachPage(ctx context.Context, c client.Reader, list client.ObjectList, limit int64, fn func(client.ObjectList), opts ...client.ListOption) error {
+	cont := ""
+	for {
+		page := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, page, append(opts, client.Limit(limit), client.Continue(cont))...); err != nil {
+			return fmt.Errorf("listing %T: %w", list, err)
+		}
+		fn(page)
+		if cont = page.GetContinue(); cont == "" {
+			return nil
+		}
+	}
 }
 
 // securityView is the part of a pod the audit reads (see pods): its name and the security
@@ -86,20 +113,19 @@ func securityView(p *corev1.Pod) corev1.Pod {
 // listAll lists every page into list.
 func listAll(ctx context.Context, c client.Reader, list client.ObjectList, opts ...client.ListOption) error {
 	var items []runtime.Object
-	cont := ""
-	for {
-		page := list.DeepCopyObject().(client.ObjectList)
-		if err := c.List(ctx, page, append(opts, client.Limit(listPageSize), client.Continue(cont))...); err != nil {
-			return fmt.Errorf("listing %T: %w", list, err)
-		}
+	var extractErr error
+	err := eachPage(ctx, c, list, listPageSize, func(page client.ObjectList) {
 		pageItems, err := meta.ExtractList(page)
-		if err != nil {
-			return err
+		if err != nil && extractErr == nil {
+			extractErr = err
 		}
 		items = append(items, pageItems...)
-		if cont = page.GetContinue(); cont == "" {
-			break
-		}
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	if extractErr != nil {
+		return extractErr
 	}
 	return meta.SetList(list, items)
 }
