@@ -41,7 +41,7 @@ var _ client.Object = &CachedWorkload{}
 // DeepCopyObject implements runtime.Object.
 func (w *CachedWorkload) DeepCopyObject() runtime.Object {
 	out := &CachedWorkload{TypeMeta: w.TypeMeta, Workload: copyWorkload(&w.Workload)}
-	w.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	w.DeepCopyInto(&out.ObjectMeta)
 	return out
 }
 
@@ -76,32 +76,21 @@ func WorkloadTypes() []client.Object {
 // StatefulSet or DaemonSet by a CachedWorkload. It is idempotent, as informers require.
 func CondenseWorkload(obj any) (any, error) {
 	var (
-		kind ztv1.WorkloadKind
 		meta *metav1.ObjectMeta
-		tpl  = func() *compiler.Workload { return nil }
+		w    *compiler.Workload
 	)
 	switch o := obj.(type) {
 	case *CachedWorkload:
 		return o, nil
 	case *appsv1.Deployment:
-		kind, meta = ztv1.WorkloadDeployment, &o.ObjectMeta
-		tpl = func() *compiler.Workload {
-			return compiler.WorkloadFromTemplate(kind, o.Namespace, o.Name, &o.Spec.Template)
-		}
+		meta, w = &o.ObjectMeta, compiler.WorkloadFromTemplate(ztv1.WorkloadDeployment, o.Namespace, o.Name, &o.Spec.Template)
 	case *appsv1.StatefulSet:
-		kind, meta = ztv1.WorkloadStatefulSet, &o.ObjectMeta
-		tpl = func() *compiler.Workload {
-			return compiler.WorkloadFromTemplate(kind, o.Namespace, o.Name, &o.Spec.Template)
-		}
+		meta, w = &o.ObjectMeta, compiler.WorkloadFromTemplate(ztv1.WorkloadStatefulSet, o.Namespace, o.Name, &o.Spec.Template)
 	case *appsv1.DaemonSet:
-		kind, meta = ztv1.WorkloadDaemonSet, &o.ObjectMeta
-		tpl = func() *compiler.Workload {
-			return compiler.WorkloadFromTemplate(kind, o.Namespace, o.Name, &o.Spec.Template)
-		}
+		meta, w = &o.ObjectMeta, compiler.WorkloadFromTemplate(ztv1.WorkloadDaemonSet, o.Namespace, o.Name, &o.Spec.Template)
 	default:
 		return obj, nil // tombstones and the like pass unchanged
 	}
-	w := tpl()
 	w.PodLabels = apply.Intern(w.PodLabels)
 	return &CachedWorkload{
 		ObjectMeta: metav1.ObjectMeta{
