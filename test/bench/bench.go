@@ -130,7 +130,7 @@ func (b *bench) run(ctx context.Context) error {
 	cp := childPeakRSS()
 	b.note("Control plane peak RSS: kube-apiserver %.0f MiB, etcd %.0f MiB.", cp["kube-apiserver"], cp["etcd"])
 	b.note("API server flags: %s; etcd: %s.", flagString(apiServerFlags), flagString(etcdFlags))
-	b.note("Operator: bin/manager %s (config/manager/manager.yaml minus leader election).", b.info.operatorArgs)
+	b.note("Operator: %s (config/manager/manager.yaml minus leader election).", b.info.operatorArgs)
 	if n := retries.Load(); n > 0 {
 		b.note("The benchmark's writers retried %d requests (throttled or timed out).", n)
 	}
@@ -485,7 +485,7 @@ func (b *bench) startOperator() error {
 	b.op = p
 	if b.opN == 1 {
 		b.info.operatorArgs = strings.Join(args, " ")
-		b.logf("operator: bin/manager %s (log %s)", strings.Join(args, " "), logPath)
+		b.logf("operator: %s (log %s)", strings.Join(args, " "), logPath)
 	}
 	return nil
 }

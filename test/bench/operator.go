@@ -128,11 +128,14 @@ type operatorProcess struct {
 
 // startOperator runs bin with the production arguments against kubeconfig, its output to
 // logPath. The process gets SIGKILL if the benchmark dies without stopping it.
+// It returns the process, and its command line as the manifest and the BENCH_OPERATOR_*
+// variables make it (environment, then arguments).
 func startOperator(root, bin, kubeconfig, logPath, scratch string) (*operatorProcess, []string, error) {
 	args, env, metricsAddr, _, err := managerArgs(root, scratch)
 	if err != nil {
 		return nil, nil, err
 	}
+	env = append(env, strings.Fields(os.Getenv("BENCH_OPERATOR_ENV"))...)
 	args = append(args, "--kubeconfig="+kubeconfig)
 	// For experiments: BENCH_OPERATOR_ARGS adds flags (a repeated flag's last value wins),
 	// BENCH_OPERATOR_ENV environment variables, e.g. GOGC=50.
@@ -143,7 +146,6 @@ func startOperator(root, bin, kubeconfig, logPath, scratch string) (*operatorPro
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Env = append(cmd.Env, strings.Fields(os.Getenv("BENCH_OPERATOR_ENV"))...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a Ctrl-C in the terminal reaches the benchmark, which stops
 	// the operator itself; Pdeathsig covers the benchmark being killed.
@@ -159,7 +161,7 @@ func startOperator(root, bin, kubeconfig, logPath, scratch string) (*operatorPro
 		_ = logf.Close()
 		close(p.exited)
 	}()
-	return p, args, nil
+	return p, append(env, append([]string{"bin/manager"}, args...)...), nil
 }
 
 func (p *operatorProcess) alive() error {
