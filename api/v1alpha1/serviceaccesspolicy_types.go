@@ -375,5 +375,5 @@ type ServiceAccessPolicyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ServiceAccessPolicy{}, &ServiceAccessPolicyList{})
+	register(&ServiceAccessPolicy{}, &ServiceAccessPolicyList{})
 }

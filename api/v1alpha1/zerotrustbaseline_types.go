@@ -190,5 +190,5 @@ type ZeroTrustBaselineList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ZeroTrustBaseline{}, &ZeroTrustBaselineList{})
+	register(&ZeroTrustBaseline{}, &ZeroTrustBaselineList{})
 }

@@ -61,7 +61,7 @@ func runAudit(args []string, stdout io.Writer) error {
 		}
 	}
 	if len(in.Namespaces) == 0 {
-		fmt.Fprintln(stdout, "no ZeroTrustBaseline selects any namespace: nothing to audit")
+		_, _ = fmt.Fprintln(stdout, "no ZeroTrustBaseline selects any namespace: nothing to audit")
 		return nil
 	}
 	if err := audit.Gather(ctx, c, &in); err != nil {
@@ -74,17 +74,17 @@ func runAudit(args []string, stdout io.Writer) error {
 	}
 	sort.Strings(names)
 	if len(findings) == 0 {
-		fmt.Fprintf(stdout, "no over-privilege found in %d namespace(s)\n", len(names))
+		_, _ = fmt.Fprintf(stdout, "no over-privilege found in %d namespace(s)\n", len(names))
 		return nil
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KIND\tOBJECT\tFINDING")
+	_, _ = fmt.Fprintln(w, "KIND\tOBJECT\tFINDING")
 	for _, f := range findings {
 		obj := f.Object.Kind + "/" + f.Object.Name
 		if f.Object.Namespace != "" {
 			obj = f.Object.Namespace + "/" + obj
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", f.Kind, obj, f.Message)
+		_, _ = fmt.Fprintf(w, "%s\t%s\t%s\n", f.Kind, obj, f.Message)
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -111,14 +111,14 @@ func (c *checkFlags) run(stdin io.Reader, stdout io.Writer, clock func() time.Ti
 			why = append(why, fmt.Sprintf("ingress of %s is isolated by NetworkPolicy %s and no NetworkPolicy allows this call",
 				dst.desc, strings.Join(v.Ingress.IsolatedBy, ", ")))
 		}
-		fmt.Fprintf(stdout, "denied: %s: %s\n", call, strings.Join(why, "; "))
+		_, _ = fmt.Fprintf(stdout, "denied: %s: %s\n", call, strings.Join(why, "; "))
 		return &exitError{code: exitDenied}
 	}
 
 	grants := grantingPolicies(v)
 	if c.method != "" || c.path != "" {
 		if denied := l.checkHTTP(grants, port, c.method, c.path); denied != "" {
-			fmt.Fprintf(stdout, "denied: %s %s %s: %s\n", call, c.method, c.path, denied)
+			_, _ = fmt.Fprintf(stdout, "denied: %s %s %s: %s\n", call, c.method, c.path, denied)
 			return &exitError{code: exitDenied}
 		}
 	}
@@ -128,9 +128,9 @@ func (c *checkFlags) run(stdin io.Reader, stdout io.Writer, clock func() time.Ti
 		for _, g := range grants {
 			names = append(names, "ServiceAccessPolicy "+g.Namespace+"/"+g.Name)
 		}
-		fmt.Fprintf(stdout, "allowed: %s by %s\n", call, strings.Join(names, ", "))
+		_, _ = fmt.Fprintf(stdout, "allowed: %s by %s\n", call, strings.Join(names, ", "))
 	default:
-		fmt.Fprintf(stdout, "allowed: %s: no ServiceAccessPolicy needed\n", call)
+		_, _ = fmt.Fprintf(stdout, "allowed: %s: no ServiceAccessPolicy needed\n", call)
 	}
 	printSide(stdout, "egress", src.desc, v.Egress)
 	printSide(stdout, "ingress", dst.desc, v.Ingress)
@@ -141,13 +141,13 @@ func printSide(w io.Writer, dir, who string, s networkpolicy.Side) {
 	switch {
 	case !s.Applies:
 	case !s.Isolated:
-		fmt.Fprintf(w, "  %s: %s is not isolated for %s (no NetworkPolicy selects it)\n", dir, who, dir)
+		_, _ = fmt.Fprintf(w, "  %s: %s is not isolated for %s (no NetworkPolicy selects it)\n", dir, who, dir)
 	default:
 		names := make([]string, 0, len(s.AllowedBy))
 		for _, np := range s.AllowedBy {
 			names = append(names, np.Namespace+"/"+np.Name)
 		}
-		fmt.Fprintf(w, "  %s: allowed by NetworkPolicy %s\n", dir, strings.Join(names, ", "))
+		_, _ = fmt.Fprintf(w, "  %s: allowed by NetworkPolicy %s\n", dir, strings.Join(names, ", "))
 	}
 }
 

@@ -47,13 +47,13 @@ func usageErr(format string, args ...any) error {
 // clock is read here and nowhere else; the compiler never reads one.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, clock func() time.Time) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
 	var err error
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		_, _ = fmt.Fprint(stdout, usage)
 		return exitOK
 	case "render":
 		err = runRender(args[1:], stdin, stdout, stderr, clock)
@@ -70,11 +70,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, clock func() 
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.code != exitDenied {
-			fmt.Fprintf(stderr, "error: %v\n", ee.err)
+			_, _ = fmt.Fprintf(stderr, "error: %v\n", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "error: %v\n", err)
+	_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
 	return exitUsage
 }
 
@@ -97,7 +97,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (help bool, e
 	fs.SetOutput(&buf)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, buf.String())
+			_, _ = fmt.Fprint(stdout, buf.String())
 			return true, nil
 		}
 		return false, usageErr("%v\n%s", err, buf.String())
@@ -248,7 +248,7 @@ func runRender(args []string, stdin io.Reader, stdout, stderr io.Writer, clock f
 	}
 	for _, p := range r.Policies {
 		if !p.Output.Ready.Status {
-			fmt.Fprintf(stderr, "warning: ServiceAccessPolicy %s/%s is not Ready (%s): %s\n", p.Namespace, p.Name, p.Output.Ready.Reason, p.Output.Ready.Message)
+			_, _ = fmt.Fprintf(stderr, "warning: ServiceAccessPolicy %s/%s is not Ready (%s): %s\n", p.Namespace, p.Name, p.Output.Ready.Reason, p.Output.Ready.Message)
 		}
 	}
 	return nil

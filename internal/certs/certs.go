@@ -182,7 +182,7 @@ func ensureSecret(ctx context.Context, c client.Client, o *Options) (*corev1.Sec
 		log.FromContext(ctx).Info("renewed the webhook serving certificate", "secret", key)
 		return sec, nil
 	}
-	return nil, fmt.Errorf("Secret %s keeps changing under concurrent updates", key)
+	return nil, fmt.Errorf("the Secret %s keeps changing under concurrent updates", key)
 }
 
 // valid reports whether data holds a CA good for at least CertValidity more (so a serving

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
 	// The time zone database is embedded so that a schedule means the same thing on every
 	// machine, including distroless images without /usr/share/zoneinfo.
 	_ "time/tzdata"
