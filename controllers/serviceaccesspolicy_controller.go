@@ -50,7 +50,7 @@ type ServiceAccessPolicyReconciler struct {
 	Backends *Backends
 
 	own       ownWrites
-	status    statusWrites
+	writes    policyWrites
 	workloads *WorkloadCache
 }
 
@@ -83,11 +83,11 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err
 		}
-		r.status.forget(req.NamespacedName)
+		r.writes.forget(req.NamespacedName)
 		return ctrl.Result{}, r.removeOrphans(ctx, req.NamespacedName)
 	}
 	if !policy.DeletionTimestamp.IsZero() {
-		r.status.forget(req.NamespacedName)
+		r.writes.forget(req.NamespacedName)
 		return ctrl.Result{}, r.finalize(ctx, policy)
 	}
 
@@ -152,9 +152,16 @@ func (r *ServiceAccessPolicyReconciler) ensureFinalizer(ctx context.Context, pol
 	if controllerutil.ContainsFinalizer(policy, Finalizer) {
 		return nil
 	}
+	if last, ok := r.writes.behind(policy); ok && last.finalizer {
+		return nil // added, and on its way to the cache
+	}
 	base := policy.DeepCopy()
 	controllerutil.AddFinalizer(policy, Finalizer)
-	return r.Client.Patch(ctx, policy, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	if err := r.Client.Patch(ctx, policy, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	r.writes.finalized(policy)
+	return nil
 }
 
 // applyAll applies what the compiler produced (nothing in DryRun) and removes each applied
@@ -187,11 +194,20 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 // report writes status only when it changed, and records an Event when Ready changes.
 func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs map[ztv1.Backend]error) error {
 	st := policyStatus(policy, out, applyErrs)
-	if statusIs(policy, &st) || r.status.pending(policy, st) {
+	before := readyOf(policy.Status.Conditions)
+	if last, ok := r.writes.behind(policy); ok && last.status {
+		// The cache has not seen the last status written: compute over that one (its
+		// transition times), and write only what changed since.
+		seen := *policy
+		seen.Status = ztv1.ServiceAccessPolicyStatus{Conditions: last.conditions}
+		st = policyStatus(&seen, out, applyErrs)
+		if StatusDigest(&st) == last.digest {
+			return nil
+		}
+		before = readyOf(last.conditions)
+	} else if statusIs(policy, &st) {
 		return nil
 	}
-	before := readyOf(policy.Status.Conditions)
-	over := policy.ResourceVersion
 	patch, err := statusPatch(&st)
 	if err != nil {
 		return err
@@ -199,7 +215,7 @@ func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1
 	if err := r.Client.Status().Patch(ctx, policy, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return err
 	}
-	r.status.record(client.ObjectKeyFromObject(policy), over, &st)
+	r.writes.statusWritten(policy, &st)
 	after := readyOf(st.Conditions)
 	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) && r.Recorder != nil {
 		kind := corev1.EventTypeNormal
@@ -299,7 +315,10 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		Watches(&corev1.Namespace{}, byIndex(c, IndexNamespace, func(o client.Object) []string {
 			return []string{o.GetName()}
 		})).
-		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(baselineToPolicies(c))).
+		// Only a baseline's spec decides where egress is denied: its status updates (the
+		// audit's findings) concern no policy.
+		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(baselineToPolicies(c)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Build(r)
 	if err != nil {
 		return err

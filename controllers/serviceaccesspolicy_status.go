@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -72,18 +74,23 @@ func policyStatus(p *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs m
 	return st
 }
 
-// statusWrites remembers the last status the reconciler wrote to each policy, with the
-// resourceVersion the policy had just before. Until the cache shows that write, a reconcile
-// reads the policy as it was before it and would write the same status again, and record
+// policyWrites remembers, per policy, the operator's last writes of it: the resourceVersion
+// the API server gave the last one, whether the finalizer was added, and the status last
+// written. Until the cache shows those writes, a reconcile reads the policy as it was before
+// them: it would add the finalizer again (and fail on the stale resourceVersion), compute
+// the Ready condition anew (another transition time), write the status again and record
 // its Event again.
-type statusWrites struct {
+type policyWrites struct {
 	mu sync.Mutex
-	m  map[types.NamespacedName]statusWrite
+	m  map[types.NamespacedName]policyWrite
 }
 
-type statusWrite struct {
-	over   string // resourceVersion the write was made over
-	digest string // of the status written
+type policyWrite struct {
+	resourceVersion string             // after the last write
+	finalizer       bool               // added
+	status          bool               // written, as below
+	digest          string             // of the status written
+	conditions      []metav1.Condition // written
 }
 
 // StatusDigest is a digest of a policy's status (its JSON).
@@ -97,36 +104,47 @@ func StatusDigest(st *ztv1.ServiceAccessPolicyStatus) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// record notes that st was written over version over of the policy key.
-func (w *statusWrites) record(key types.NamespacedName, over string, st *ztv1.ServiceAccessPolicyStatus) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.m == nil {
-		w.m = map[types.NamespacedName]statusWrite{}
-	}
-	w.m[key] = statusWrite{over: over, digest: StatusDigest(st)}
+// finalized notes that the finalizer was added to p (p as the API server returned it).
+func (w *policyWrites) finalized(p *ztv1.ServiceAccessPolicy) {
+	w.update(p, func(e *policyWrite) { e.finalizer = true })
 }
 
-// pending reports whether st was already written over the version of p the cache holds:
-// the write is on its way to the cache. Once the cache holds a newer version the entry is
-// dropped, and the cached status is the truth again.
-func (w *statusWrites) pending(p *ztv1.ServiceAccessPolicy, st ztv1.ServiceAccessPolicyStatus) bool {
+// statusWritten notes that st was written to p (p as the API server returned it).
+func (w *policyWrites) statusWritten(p *ztv1.ServiceAccessPolicy, st *ztv1.ServiceAccessPolicyStatus) {
+	w.update(p, func(e *policyWrite) {
+		e.status, e.digest, e.conditions = true, StatusDigest(st), slices.Clone(st.Conditions)
+	})
+}
+
+func (w *policyWrites) update(p *ztv1.ServiceAccessPolicy, fn func(*policyWrite)) {
 	key := client.ObjectKeyFromObject(p)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e, ok := w.m[key]
+	if w.m == nil {
+		w.m = map[types.NamespacedName]policyWrite{}
+	}
+	e := w.m[key]
+	e.resourceVersion = p.ResourceVersion
+	fn(&e)
+	w.m[key] = e
+}
+
+// behind returns what the operator last wrote to p when p (as cached) is older than that
+// write. Once the cache has caught up, the cached policy is the truth again. Entries live
+// as long as their policy (a few hundred bytes each).
+func (w *policyWrites) behind(p *ztv1.ServiceAccessPolicy) (policyWrite, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.m[client.ObjectKeyFromObject(p)]
 	if !ok {
-		return false
+		return policyWrite{}, false
 	}
-	if e.over != p.ResourceVersion {
-		delete(w.m, key)
-		return false
-	}
-	return e.digest == StatusDigest(&st)
+	cmp, err := resourceversion.CompareResourceVersion(p.ResourceVersion, e.resourceVersion)
+	return e, err == nil && cmp < 0
 }
 
 // forget drops what is remembered of a policy that is gone.
-func (w *statusWrites) forget(key types.NamespacedName) {
+func (w *policyWrites) forget(key types.NamespacedName) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.m, key)

@@ -41,8 +41,19 @@ var _ = Describe("Converging new policies", func() {
 			g.Expect(nps).NotTo(BeEmpty())
 		}).Should(Succeed())
 
-		policies := make([]*ztv1.ServiceAccessPolicy, n)
 		nsPath := func(ns string) string { return "/namespaces/" + ns + "/" }
+		// A first policy, Enforced, shows the operator's caches hold the shop's Services,
+		// workloads and namespaces: the policies counted below resolve at once. Its Event is
+		// recorded before the count starts.
+		probe := newPolicy(s.shop, "probe", ztv1.Target{Service: "inventory"}, []ztv1.Caller{{Service: "payment", Namespace: s.payments}},
+			ztv1.PortRule{Port: intstr.FromString("http")})
+		create(probe)
+		Eventually(func(g Gomega) {
+			g.Expect(ready(g, probe).Reason).To(Equal(compiler.ReasonEnforced))
+			g.Expect(operatorWrites.count("POST", "/apis/events.k8s.io/v1"+nsPath(s.shop), "")).To(Equal(1))
+		}).Should(Succeed())
+
+		policies := make([]*ztv1.ServiceAccessPolicy, n)
 		statusBefore := operatorWrites.count("PATCH", "/apis/zerotrust.dev/v1alpha1"+nsPath(s.shop), "/status")
 		policyWritesBefore := operatorWrites.count("PATCH", "/apis/zerotrust.dev/v1alpha1"+nsPath(s.shop)+"serviceaccesspolicies/", "")
 		npShopBefore := operatorWrites.count("PATCH", "/apis/networking.k8s.io/v1"+nsPath(s.shop), "")
