@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -10,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -173,30 +177,84 @@ func childToBaseline(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: l[ztv1.LabelBaseline]}}}
 }
 
-// ownWrites remembers, per generated object, the resourceVersion of the operator's last
-// write of it, so that the watch event showing that write does not trigger a reconcile:
-// a first converge would otherwise reconcile each policy once more per object it
-// generated, for nothing. Any event of the object consumes its entry; events that show
+// ownWrites remembers, per generated object, the operator's last write of it until a watch
+// event shows it: the event showing exactly that write (same resourceVersion) does not
+// trigger a reconcile (a first converge would otherwise reconcile each policy once more per
+// object it generated, for nothing), and a reconcile that runs before the event does not
+// write the same object again. Any event of the object consumes its entry; events that show
 // someone else's change (a newer resourceVersion) or a deletion always pass.
 type ownWrites struct {
 	mu sync.Mutex
-	rv map[childKey]string
+	m  map[childKey]ownWrite
 }
 
-func (w *ownWrites) record(k childKey, resourceVersion string) {
+type ownWrite struct {
+	resourceVersion string // the API server gave the write
+	digest          string // of what was written (writeDigest)
+}
+
+// writeDigest identifies what the operator writes of a generated object: its content and
+// the metadata it sets (labels, annotations, ownerReferences).
+func writeDigest(o client.Object) (string, error) {
+	content, err := apply.Digest(o)
+	if err != nil {
+		return "", err
+	}
+	meta, err := json.Marshal([]any{o.GetLabels(), o.GetAnnotations(), o.GetOwnerReferences()})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(append([]byte(content), meta...))
+	return hex.EncodeToString(sum[:16]), nil
+}
+
+func (w *ownWrites) record(k childKey, resourceVersion, digest string) {
 	if w == nil || resourceVersion == "" {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.rv == nil {
-		w.rv = map[childKey]string{}
+	if w.m == nil {
+		w.m = map[childKey]ownWrite{}
 	}
-	w.rv[k] = resourceVersion
+	w.m[k] = ownWrite{resourceVersion: resourceVersion, digest: digest}
+}
+
+// inFlight reports whether the operator wrote desired to k and the cache (current, nil when
+// it holds none) does not show that write yet: writing again would change nothing. A cached
+// object as new as the write, or any watch event of the object, ends the entry.
+func (w *ownWrites) inFlight(k childKey, desired, current client.Object) bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	e, ok := w.m[k]
+	if ok && current != nil {
+		if cmp, err := resourceversion.CompareResourceVersion(current.GetResourceVersion(), e.resourceVersion); err != nil || cmp >= 0 {
+			delete(w.m, k)
+			ok = false
+		}
+	}
+	w.mu.Unlock()
+	if !ok {
+		return false
+	}
+	digest, err := writeDigest(desired)
+	return err == nil && digest == e.digest
+}
+
+// forget drops the entry of an object whose deletion a watch event showed.
+func (w *ownWrites) forget(gvk schema.GroupVersionKind, o client.Object) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.m, childKey{gvk: gvk, namespace: o.GetNamespace(), name: o.GetName()})
 }
 
 // own reports whether o, of kind gvk, is exactly what the operator last wrote, and forgets
-// the write.
+// the write: from any event of the object on, the cache is the truth.
 func (w *ownWrites) own(gvk schema.GroupVersionKind, o client.Object) bool {
 	if w == nil {
 		return false
@@ -204,11 +262,11 @@ func (w *ownWrites) own(gvk schema.GroupVersionKind, o client.Object) bool {
 	k := childKey{gvk: gvk, namespace: o.GetNamespace(), name: o.GetName()}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rv, ok := w.rv[k]
+	e, ok := w.m[k]
 	if ok {
-		delete(w.rv, k)
+		delete(w.m, k)
 	}
-	return ok && rv == o.GetResourceVersion()
+	return ok && e.resourceVersion == o.GetResourceVersion()
 }
 
 // predicate drops the create and update events of the operator's own writes of objects
@@ -217,6 +275,9 @@ func (w *ownWrites) predicate(gvk schema.GroupVersionKind) predicate.Funcs {
 	return predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool { return !w.own(gvk, e.Object) },
 		UpdateFunc: func(e event.UpdateEvent) bool { return !w.own(gvk, e.ObjectNew) },
+		// A write's own event may come before the write is recorded: a deletion must clear
+		// the entry, or the object would look in flight and never be put back.
+		DeleteFunc: func(e event.DeleteEvent) bool { w.forget(gvk, e.Object); return true },
 	}
 }
 
@@ -229,6 +290,9 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 		k := keyOf(obj)
 		current := live[k]
 		delete(live, k)
+		if own.inFlight(k, obj, current) {
+			continue
+		}
 		written, err := apply.Apply(ctx, c, obj, current)
 		if err != nil {
 			if first == nil {
@@ -237,7 +301,9 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 			continue
 		}
 		if written != nil {
-			own.record(k, written.GetResourceVersion())
+			if digest, err := writeDigest(obj); err == nil {
+				own.record(k, written.GetResourceVersion(), digest)
+			}
 			log.FromContext(ctx).V(1).Info("applied", "kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name), "repaired", current != nil)
 		}
 	}
