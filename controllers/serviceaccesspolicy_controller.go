@@ -201,7 +201,7 @@ func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1
 		seen := *policy
 		seen.Status = ztv1.ServiceAccessPolicyStatus{Conditions: last.conditions}
 		st = policyStatus(&seen, out, applyErrs)
-		if StatusDigest(&st) == last.digest {
+		if statusDigest(&st) == last.digest {
 			return nil
 		}
 		before = readyOf(last.conditions)

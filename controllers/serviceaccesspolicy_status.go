@@ -93,8 +93,8 @@ type policyWrite struct {
 	conditions      []metav1.Condition // written
 }
 
-// StatusDigest is a digest of a policy's status (its JSON).
-func StatusDigest(st *ztv1.ServiceAccessPolicyStatus) string {
+// statusDigest is a digest of a policy's status (its JSON).
+func statusDigest(st *ztv1.ServiceAccessPolicyStatus) string {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return ""
@@ -112,7 +112,7 @@ func (w *policyWrites) finalized(p *ztv1.ServiceAccessPolicy) {
 // statusWritten notes that st was written to p (p as the API server returned it).
 func (w *policyWrites) statusWritten(p *ztv1.ServiceAccessPolicy, st *ztv1.ServiceAccessPolicyStatus) {
 	w.update(p, func(e *policyWrite) {
-		e.status, e.digest, e.conditions = true, StatusDigest(st), slices.Clone(st.Conditions)
+		e.status, e.digest, e.conditions = true, statusDigest(st), slices.Clone(st.Conditions)
 	})
 }
 
@@ -172,7 +172,7 @@ func CondensePolicy(obj any) (any, error) {
 	if p.Annotations == nil {
 		p.Annotations = map[string]string{}
 	}
-	p.Annotations[StatusDigestAnnotation] = StatusDigest(&p.Status)
+	p.Annotations[StatusDigestAnnotation] = statusDigest(&p.Status)
 	p.Status = ztv1.ServiceAccessPolicyStatus{ObservedGeneration: p.Status.ObservedGeneration, Conditions: p.Status.Conditions}
 	return p, nil
 }
@@ -180,7 +180,7 @@ func CondensePolicy(obj any) (any, error) {
 // statusIs reports whether p, as cached, already has status st.
 func statusIs(p *ztv1.ServiceAccessPolicy, st *ztv1.ServiceAccessPolicyStatus) bool {
 	if digest, ok := p.Annotations[StatusDigestAnnotation]; ok {
-		return digest == StatusDigest(st)
+		return digest == statusDigest(st)
 	}
 	return equality.Semantic.DeepEqual(*st, p.Status)
 }
