@@ -2,8 +2,6 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -204,8 +202,7 @@ func writeDigest(o client.Object) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(append([]byte(content), meta...))
-	return hex.EncodeToString(sum[:16]), nil
+	return apply.Sum(append([]byte(content), meta...)), nil
 }
 
 func (w *ownWrites) record(k childKey, resourceVersion, digest string) {

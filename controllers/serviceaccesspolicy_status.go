@@ -1,9 +1,7 @@
 package controllers
 
 import (
-	"encoding/hex"
 	"encoding/json"
-	"hash/fnv"
 	"reflect"
 	"slices"
 	"sort"
@@ -18,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
 
@@ -99,9 +98,7 @@ func statusDigest(st *ztv1.ServiceAccessPolicyStatus) string {
 	if err != nil {
 		return ""
 	}
-	h := fnv.New128a()
-	_, _ = h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
+	return apply.Sum(b)
 }
 
 // finalized notes that the finalizer was added to p (p as the API server returned it).

@@ -137,8 +137,14 @@ func Digest(obj client.Object) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return Sum(b), nil
+}
+
+// Sum is the digest the operator keeps of what it writes and caches: 128 bits of SHA-256,
+// in hex.
+func Sum(b []byte) string {
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16]), nil
+	return hex.EncodeToString(sum[:16])
 }
 
 // Condense replaces the content of a generated object (a NetworkPolicy's spec, a mesh
