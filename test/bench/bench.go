@@ -93,10 +93,10 @@ type bench struct {
 		resyncSeconds      float64
 		baselineRawSeconds float64
 		operatorArgs       string
-		rawCPU             string
-		baselineRawCPU     string
-		baselineCPU        string
-		convergeCPU        string
+		rawCPU             cpuUse
+		baselineRawCPU     cpuUse
+		baselineCPU        cpuUse
+		convergeCPU        cpuUse
 		notes              []string
 	}
 }
@@ -131,6 +131,11 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("converge: %w", err)
 	}
 	r.ConvergeRatio = round(r.ConvergeSeconds/r.RawWriteSeconds, 3)
+	r.ConvergeCPUSeconds = round(b.info.convergeCPU.total(), 1)
+	r.RawWriteCPUSeconds = round(b.info.rawCPU.total(), 1)
+	if r.RawWriteCPUSeconds > 0 {
+		r.ConvergeCPURatio = round(r.ConvergeCPUSeconds/r.RawWriteCPUSeconds, 3)
+	}
 	if err := b.drift(ctx, r); err != nil {
 		return fmt.Errorf("drift repair: %w", err)
 	}
@@ -473,7 +478,7 @@ func (b *bench) rawWrite(ctx context.Context) (time.Duration, error) {
 // BENCH_RAW_REPEATS times, and returns the fastest write: the machine is shared, and the
 // fastest of a few is the closest to the physical limit. cpu receives the CPU account of
 // that write.
-func (b *bench) rawWrites(ctx context.Context, objs []client.Object, namespaces []string, extra map[string]string, cpu *string) (time.Duration, error) {
+func (b *bench) rawWrites(ctx context.Context, objs []client.Object, namespaces []string, extra map[string]string, cpu *cpuUse) (time.Duration, error) {
 	var best time.Duration
 	for i := range b.cfg.rawRepeats {
 		acct := takeCPUAccount()

@@ -94,16 +94,45 @@ func takeCPUAccount() cpuAccount {
 	return a
 }
 
-// since describes what was used between a and now.
-func (a cpuAccount) since() string {
+// cpuUse is the CPU time used over a phase: how busy the machine was, and the CPU-seconds of
+// each process the benchmark measures.
+type cpuUse struct {
+	busy  float64
+	procs map[string]float64
+}
+
+// measured are the processes a phase's CPU is counted over, in the order they are printed.
+var measured = []string{"kube-apiserver", "etcd", "operator", "benchmark"}
+
+// since is what was used between a and now.
+func (a cpuAccount) since() cpuUse {
 	now := takeCPUAccount()
-	var parts []string
-	for _, name := range []string{"kube-apiserver", "etcd", "operator", "benchmark"} {
+	u := cpuUse{busy: a.machine.busySince(), procs: map[string]float64{}}
+	for _, name := range measured {
 		if _, ok := now.procs[name]; ok {
-			parts = append(parts, fmt.Sprintf("%s %.1f", name, now.procs[name]-a.procs[name]))
+			u.procs[name] = now.procs[name] - a.procs[name]
 		}
 	}
-	return fmt.Sprintf("machine %.0f%% busy; CPU-seconds: %s", a.machine.busySince(), strings.Join(parts, ", "))
+	return u
+}
+
+// total is the CPU-seconds of every measured process.
+func (u cpuUse) total() float64 {
+	var t float64
+	for _, s := range u.procs {
+		t += s
+	}
+	return t
+}
+
+func (u cpuUse) String() string {
+	var parts []string
+	for _, name := range measured {
+		if s, ok := u.procs[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f", name, s))
+		}
+	}
+	return fmt.Sprintf("machine %.0f%% busy; CPU-seconds: %s", u.busy, strings.Join(parts, ", "))
 }
 
 // apiWrites reads the API server's own count of write requests, by verb and resource.
