@@ -54,7 +54,7 @@ func (r *ZeroTrustBaselineReconciler) audit(ctx context.Context, b *ztv1.ZeroTru
 		in.Namespaces[matched[i].Name] = compiler.PodSecurityLevel(all, &matched[i])
 	}
 	if len(matched) > 0 {
-		if err := audit.Gather(ctx, r.APIReader, &in); err != nil {
+		if err := audit.Gather(ctx, r.APIReader, r.AuditPods, &in); err != nil {
 			return nil, err
 		}
 	}

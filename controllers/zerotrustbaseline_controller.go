@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/audit"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
 
@@ -51,7 +52,10 @@ type ZeroTrustBaselineReconciler struct {
 	Client client.Client
 	// APIReader reads what the audit looks at straight from the API server, page by page,
 	// so that pods and RBAC objects are never cached whole.
-	APIReader          client.Reader
+	APIReader client.Reader
+	// AuditPods lists the audited pods as protobuf, decoding only their security contexts
+	// (default: over the manager's config).
+	AuditPods          *audit.PodSource
 	Recorder           events.EventRecorder
 	Options            compiler.Options
 	SkipNameValidation bool
@@ -352,6 +356,13 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.AuditPods == nil {
+		pods, err := audit.NewPodSource(mgr.GetConfig())
+		if err != nil {
+			return err
+		}
+		r.AuditPods = pods
 	}
 	allBaselines := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		var list ztv1.ZeroTrustBaselineList

@@ -64,7 +64,11 @@ func runAudit(args []string, stdout io.Writer) error {
 		_, _ = fmt.Fprintln(stdout, "no ZeroTrustBaseline selects any namespace: nothing to audit")
 		return nil
 	}
-	if err := audit.Gather(ctx, c, &in); err != nil {
+	pods, err := audit.NewPodSource(cfg)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if err := audit.Gather(ctx, c, pods, &in); err != nil {
 		return usageErr("%v", err)
 	}
 	findings := audit.Run(in)

@@ -54,7 +54,7 @@ func Run(in Input) []ztv1.Finding {
 	var out []ztv1.Finding
 	out = append(out, bindings(in)...)
 	out = append(out, networkPolicies(in)...)
-	out = append(out, pods(in)...)
+	out = append(out, podFindings(in)...)
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Kind != b.Kind {
@@ -188,7 +188,7 @@ func networkPolicies(in Input) []ztv1.Finding {
 	return out
 }
 
-func pods(in Input) []ztv1.Finding {
+func podFindings(in Input) []ztv1.Finding {
 	var out []ztv1.Finding
 	for _, p := range in.Pods {
 		level, ok := in.Namespaces[p.Namespace]

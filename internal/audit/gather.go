@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -23,8 +24,10 @@ const listPageSize = 500
 // Gather reads what the audit needs for in.Namespaces from c, which should read the API
 // server directly (no cache): RBAC objects cluster-wide, NetworkPolicies of each namespace,
 // and pods where Pod Security is below restricted, of which only those with a finding are
-// kept (in their security view). Lists are paged; nothing else is kept after.
-func Gather(ctx context.Context, c client.Reader, in *Input) error {
+// kept (in their security view). Pods are read through pods when it is set (protobuf,
+// decoded only as far as the security view: see PodSource), otherwise through c. Lists are
+// paged; nothing else is kept after.
+func Gather(ctx context.Context, c client.Reader, pods *PodSource, in *Input) error {
 	var roles rbacv1.RoleList
 	var clusterRoles rbacv1.ClusterRoleList
 	var roleBindings rbacv1.RoleBindingList
@@ -43,6 +46,7 @@ func Gather(ctx context.Context, c client.Reader, in *Input) error {
 		return err
 	}
 	notOurs := client.MatchingLabelsSelector{Selector: labels.NewSelector().Add(*unmanaged)}
+	var buf bytes.Buffer // the pages of PodSource
 	for ns, level := range in.Namespaces {
 		var nps networkingv1.NetworkPolicyList
 		if err := listAll(ctx, c, &nps, client.InNamespace(ns), notOurs); err != nil {
@@ -55,12 +59,28 @@ func Gather(ctx context.Context, c client.Reader, in *Input) error {
 		// Page by page, keeping only the pods that make a finding: a namespace's pods are
 		// the largest thing the audit reads, and most of them are fine.
 		only := Input{Namespaces: map[string]ztv1.PodSecurityLevel{ns: level}, Pods: make([]corev1.Pod, 1)}
+		keep := func(view corev1.Pod) {
+			only.Pods[0] = view
+			if len(podFindings(only)) > 0 {
+				in.Pods = append(in.Pods, view)
+			}
+		}
+		if pods != nil {
+			for cont, first := "", true; first || cont != ""; first = false {
+				views, next, err := pods.page(ctx, &buf, ns, cont, podViewPageSize)
+				if err != nil {
+					return err
+				}
+				for _, v := range views {
+					keep(v)
+				}
+				cont = next
+			}
+			continue
+		}
 		err := eachPage(ctx, c, &corev1.PodList{}, podPageSize, func(l client.ObjectList) {
 			for i := range l.(*corev1.PodList).Items {
-				only.Pods[0] = securityView(&l.(*corev1.PodList).Items[i])
-				if len(pods(only)) > 0 {
-					in.Pods = append(in.Pods, only.Pods[0])
-				}
+				keep(securityView(&l.(*corev1.PodList).Items[i]))
 			}
 		}, client.InNamespace(ns))
 		if err != nil {
@@ -70,9 +90,13 @@ func Gather(ctx context.Context, c client.Reader, in *Input) error {
 	return nil
 }
 
-// podPageSize bounds each page of pods: a pod is 5-10 KB, and decoded (managedFields
-// included) some 60 KB of the operator's memory until the page is dropped.
+// podPageSize bounds each page of pods decoded whole: a pod is 5-10 KB, and decoded
+// (managedFields included) some 60 KB of the operator's memory until the page is dropped.
 const podPageSize = 50
+
+// podViewPageSize bounds each page of pods read by PodSource: the response (5-10 KB a pod)
+// is held until its security views are taken.
+const podViewPageSize = 250
 
 // eachPage lists list's kind page by page, handing each page to fn.
 func eachPage(ctx context.Context, c client.Reader, list client.ObjectList, limit int64, fn func(client.ObjectList), opts ...client.ListOption) error {
