@@ -827,6 +827,12 @@ func (b *bench) drift(ctx context.Context, r *result) error {
 	if err != nil {
 		return err
 	}
+	// The target holds "with the cluster otherwise idle": wait for the machine to be.
+	if waited, idle := waitMachineIdle(ctx, 2*time.Minute); !idle {
+		b.logf("drift: the machine is still %d%% busy or more after %.0fs; drifting anyway", idleBusyPercent, waited.Seconds())
+	} else if waited > 2*time.Second {
+		b.logf("drift: waited %.0fs for the machine to be idle", waited.Seconds())
+	}
 	b.logf("drift: deleting or editing %d generated NetworkPolicies one at a time", n)
 	var lat []time.Duration
 	for i := range n {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -41,6 +42,29 @@ func (s cpuSample) busySince() float64 {
 		return 0
 	}
 	return 100 * (now.busy - s.busy) / (now.total - s.total)
+}
+
+// idleBusyPercent is how busy the machine may be, over a second, to count as idle.
+const idleBusyPercent = 25
+
+// waitMachineIdle waits, at most max, until the machine's CPU is less than idleBusyPercent
+// busy over a second, and returns how long it waited and whether it got there. What runs
+// after a converge is not only the operator's: the API server's own informers, etcd's
+// compaction, another tenant of the host.
+func waitMachineIdle(ctx context.Context, max time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < max {
+		s := machineCPU()
+		select {
+		case <-ctx.Done():
+			return time.Since(start), false
+		case <-time.After(time.Second):
+		}
+		if s.busySince() < idleBusyPercent {
+			return time.Since(start), true
+		}
+	}
+	return time.Since(start), false
 }
 
 // procCPU is the CPU time (user and system, in seconds) process pid has used, and its
