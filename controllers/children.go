@@ -181,9 +181,19 @@ func childToBaseline(_ context.Context, o client.Object) []reconcile.Request {
 // object it generated, for nothing), and a reconcile that runs before the event does not
 // write the same object again. Any event of the object consumes its entry; events that show
 // someone else's change (a newer resourceVersion) or a deletion always pass.
+//
+// A write's own events can be handled before the write returns and is recorded; a deletion
+// among them would then be followed by a record that nothing clears (no object left to show
+// it), and a reconcile would take the deleted object for one in flight and never put it
+// back. So writes are bracketed (begin, end): a deletion seen while a write of the object
+// is in flight keeps that write from being recorded.
 type ownWrites struct {
 	mu sync.Mutex
 	m  map[childKey]ownWrite
+	// writing counts the writes of each object in flight; deleted marks those of them whose
+	// object a deletion event showed meanwhile.
+	writing map[childKey]int
+	deleted map[childKey]bool
 }
 
 type ownWrite struct {
@@ -205,12 +215,35 @@ func writeDigest(o client.Object) (string, error) {
 	return apply.Sum(append([]byte(content), meta...)), nil
 }
 
-func (w *ownWrites) record(k childKey, resourceVersion, digest string) {
-	if w == nil || resourceVersion == "" {
+// begin marks a write of k in flight; end must follow.
+func (w *ownWrites) begin(k childKey) {
+	if w == nil {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.writing == nil {
+		w.writing, w.deleted = map[childKey]int{}, map[childKey]bool{}
+	}
+	w.writing[k]++
+}
+
+// end ends a write of k begun by begin, and records what it wrote (resourceVersion empty:
+// nothing) unless a deletion of k was seen since it began.
+func (w *ownWrites) end(k childKey, resourceVersion, digest string) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	deleted := w.deleted[k]
+	if w.writing[k]--; w.writing[k] <= 0 {
+		delete(w.writing, k)
+		delete(w.deleted, k)
+	}
+	if resourceVersion == "" || deleted {
+		return
+	}
 	if w.m == nil {
 		w.m = map[childKey]ownWrite{}
 	}
@@ -245,9 +278,13 @@ func (w *ownWrites) forget(gvk schema.GroupVersionKind, o client.Object) {
 	if w == nil {
 		return
 	}
+	k := childKey{gvk: gvk, namespace: o.GetNamespace(), name: o.GetName()}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.m, childKey{gvk: gvk, namespace: o.GetNamespace(), name: o.GetName()})
+	delete(w.m, k)
+	if w.writing[k] > 0 {
+		w.deleted[k] = true
+	}
 }
 
 // own reports whether o, of kind gvk, is exactly what the operator last wrote, and forgets
@@ -290,7 +327,15 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 		if own.inFlight(k, obj, current) {
 			continue
 		}
+		own.begin(k)
 		written, err := apply.Apply(ctx, c, obj, current)
+		rv, digest := "", ""
+		if written != nil {
+			if d, err := writeDigest(obj); err == nil {
+				rv, digest = written.GetResourceVersion(), d
+			}
+		}
+		own.end(k, rv, digest)
 		if err != nil {
 			if first == nil {
 				first = err
@@ -298,9 +343,6 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 			continue
 		}
 		if written != nil {
-			if digest, err := writeDigest(obj); err == nil {
-				own.record(k, written.GetResourceVersion(), digest)
-			}
 			log.FromContext(ctx).V(1).Info("applied", "kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name), "repaired", current != nil)
 		}
 	}
