@@ -3,13 +3,13 @@ package audit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -24,10 +24,13 @@ const listPageSize = 500
 // Gather reads what the audit needs for in.Namespaces from c, which should read the API
 // server directly (no cache): RBAC objects cluster-wide, NetworkPolicies of each namespace,
 // and pods where Pod Security is below restricted, of which only those with a finding are
-// kept (in their security view). Pods are read through pods when it is set (protobuf,
-// decoded only as far as the security view: see PodSource), otherwise through c. Lists are
-// paged; nothing else is kept after.
+// kept (in their security view). Pods are read through pods (protobuf, decoded only as far
+// as the security view: see PodSource), the rest through c. Lists are paged; nothing else is
+// kept after.
 func Gather(ctx context.Context, c client.Reader, pods *PodSource, in *Input) error {
+	if pods == nil {
+		return errors.New("audit: no PodSource to read pods with")
+	}
 	var roles rbacv1.RoleList
 	var clusterRoles rbacv1.ClusterRoleList
 	var roleBindings rbacv1.RoleBindingList
@@ -59,40 +62,22 @@ func Gather(ctx context.Context, c client.Reader, pods *PodSource, in *Input) er
 		// Page by page, keeping only the pods that make a finding: a namespace's pods are
 		// the largest thing the audit reads, and most of them are fine.
 		only := Input{Namespaces: map[string]ztv1.PodSecurityLevel{ns: level}, Pods: make([]corev1.Pod, 1)}
-		keep := func(view corev1.Pod) {
-			only.Pods[0] = view
-			if len(podFindings(only)) > 0 {
-				in.Pods = append(in.Pods, view)
+		for cont, first := "", true; first || cont != ""; first = false {
+			views, next, err := pods.page(ctx, &buf, ns, cont, podViewPageSize)
+			if err != nil {
+				return err
 			}
-		}
-		if pods != nil {
-			for cont, first := "", true; first || cont != ""; first = false {
-				views, next, err := pods.page(ctx, &buf, ns, cont, podViewPageSize)
-				if err != nil {
-					return err
+			for _, v := range views {
+				only.Pods[0] = v
+				if len(podFindings(only)) > 0 {
+					in.Pods = append(in.Pods, v)
 				}
-				for _, v := range views {
-					keep(v)
-				}
-				cont = next
 			}
-			continue
-		}
-		err := eachPage(ctx, c, &corev1.PodList{}, podPageSize, func(l client.ObjectList) {
-			for i := range l.(*corev1.PodList).Items {
-				keep(securityView(&l.(*corev1.PodList).Items[i]))
-			}
-		}, client.InNamespace(ns))
-		if err != nil {
-			return err
+			cont = next
 		}
 	}
 	return nil
 }
-
-// podPageSize bounds each page of pods decoded whole: a pod is 5-10 KB, and decoded
-// (managedFields included) some 60 KB of the operator's memory until the page is dropped.
-const podPageSize = 50
 
 // podViewPageSize bounds each page of pods read by PodSource: the response (5-10 KB a pod)
 // is held until its security views are taken.
@@ -111,27 +96,6 @@ func eachPage(ctx context.Context, c client.Reader, list client.ObjectList, limi
 			return nil
 		}
 	}
-}
-
-// securityView is the part of a pod the audit reads (see pods): its name and the security
-// contexts. Pods are kept for the whole audit, across namespaces; whole, they would be
-// most of its memory.
-func securityView(p *corev1.Pod) corev1.Pod {
-	v := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}
-	v.Spec.SecurityContext = p.Spec.SecurityContext
-	view := func(cs []corev1.Container) []corev1.Container {
-		out := make([]corev1.Container, len(cs))
-		for i, c := range cs {
-			out[i] = corev1.Container{Name: c.Name, SecurityContext: c.SecurityContext}
-		}
-		return out
-	}
-	v.Spec.InitContainers, v.Spec.Containers = view(p.Spec.InitContainers), view(p.Spec.Containers)
-	for _, ec := range p.Spec.EphemeralContainers {
-		v.Spec.EphemeralContainers = append(v.Spec.EphemeralContainers, corev1.EphemeralContainer{
-			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: ec.Name, SecurityContext: ec.SecurityContext}})
-	}
-	return v
 }
 
 // listAll lists every page into list.

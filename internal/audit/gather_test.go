@@ -35,3 +35,23 @@ func TestSecurityViewKeepsFindings(t *testing.T) {
 		t.Errorf("findings on the security view differ:\n got %v\nwant %v", got, want)
 	}
 }
+
+// securityView is the part of a pod the audit reads (podFindings): its name and the
+// security contexts. It is the model PodSource's decoder is held to (podview_test.go).
+func securityView(p *corev1.Pod) corev1.Pod {
+	v := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}
+	v.Spec.SecurityContext = p.Spec.SecurityContext
+	view := func(cs []corev1.Container) []corev1.Container {
+		out := make([]corev1.Container, len(cs))
+		for i, c := range cs {
+			out[i] = corev1.Container{Name: c.Name, SecurityContext: c.SecurityContext}
+		}
+		return out
+	}
+	v.Spec.InitContainers, v.Spec.Containers = view(p.Spec.InitContainers), view(p.Spec.Containers)
+	for _, ec := range p.Spec.EphemeralContainers {
+		v.Spec.EphemeralContainers = append(v.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: ec.Name, SecurityContext: ec.SecurityContext}})
+	}
+	return v
+}

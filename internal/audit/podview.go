@@ -14,7 +14,8 @@ import (
 )
 
 // Pods are the largest thing the audit reads, and it needs only their names and security
-// contexts (see securityView). Decoded whole, a 5-10 KB Pod costs some 75 KB of allocation
+// contexts: their security view, name and namespace and the security contexts of the pod
+// and of each container (init, ephemeral), which the Pods kept for the whole audit hold. Decoded whole, a 5-10 KB Pod costs some 75 KB of allocation
 // (its managed fields alone a third of it); the audit of 50000 Pods was most of what the
 // operator allocated at start-up. So Pods are listed as protobuf and read by walking the
 // wire format (protowire) down to those few fields; only the security contexts themselves

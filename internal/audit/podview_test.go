@@ -34,7 +34,7 @@ func podsForDecoding() []corev1.Pod {
 	}
 	managed := []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply,
 		APIVersion: "v1", Time: &metav1.Time{Time: time.Unix(1700000000, 0)}, FieldsType: "FieldsV1",
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:containers":{}}}`)}}}
+		FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:containers":{}}}`)}}
 	return []corev1.Pod{
 		{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "root-pod", UID: "u1", Labels: map[string]string{"app": "web"},
