@@ -94,13 +94,13 @@ func decodePodSecurityList(data []byte) ([]corev1.Pod, string, error) {
 	}
 	var pods []corev1.Pod
 	var cont string
-	err = eachField(raw, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		switch {
-		case num == listMetadata && typ == protowire.BytesType:
+	err = eachField(raw, func(num protowire.Number, v []byte) error {
+		switch num {
+		case listMetadata:
 			c, err := field(v, listContinue)
 			cont = string(c)
 			return err
-		case num == listItems && typ == protowire.BytesType:
+		case listItems:
 			p, err := decodePodSecurity(v)
 			pods = append(pods, p)
 			return err
@@ -113,17 +113,14 @@ func decodePodSecurityList(data []byte) ([]corev1.Pod, string, error) {
 // decodePodSecurity reads one protobuf-encoded Pod into its security view.
 func decodePodSecurity(data []byte) (corev1.Pod, error) {
 	var p corev1.Pod
-	err := eachField(data, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
+	err := eachField(data, func(num protowire.Number, v []byte) error {
 		switch num {
 		case podMetadata:
-			return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
-				switch {
-				case num == metaName && typ == protowire.BytesType:
+			return eachField(v, func(num protowire.Number, v []byte) error {
+				switch num {
+				case metaName:
 					p.Name = string(v)
-				case num == metaNS && typ == protowire.BytesType:
+				case metaNS:
 					p.Namespace = string(v)
 				}
 				return nil
@@ -137,10 +134,7 @@ func decodePodSecurity(data []byte) (corev1.Pod, error) {
 }
 
 func decodeSpecSecurity(data []byte, spec *corev1.PodSpec) error {
-	return eachField(data, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
+	return eachField(data, func(num protowire.Number, v []byte) error {
 		switch num {
 		case specSecurityContext:
 			spec.SecurityContext = &corev1.PodSecurityContext{}
@@ -171,10 +165,7 @@ func decodeSpecSecurity(data []byte, spec *corev1.PodSpec) error {
 // the two fields alike) into its name and security context.
 func decodeContainerSecurity(data []byte) (corev1.Container, error) {
 	var c corev1.Container
-	err := eachField(data, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if typ != protowire.BytesType {
-			return nil
-		}
+	err := eachField(data, func(num protowire.Number, v []byte) error {
 		switch num {
 		case containerName:
 			c.Name = string(v)
@@ -191,8 +182,8 @@ func decodeContainerSecurity(data []byte) (corev1.Container, error) {
 // data, nil if it is absent.
 func field(data []byte, num protowire.Number) ([]byte, error) {
 	var out []byte
-	err := eachField(data, func(n protowire.Number, typ protowire.Type, v []byte) error {
-		if n == num && typ == protowire.BytesType {
+	err := eachField(data, func(n protowire.Number, v []byte) error {
+		if n == num {
 			out = v
 		}
 		return nil
@@ -200,9 +191,10 @@ func field(data []byte, num protowire.Number) ([]byte, error) {
 	return out, err
 }
 
-// eachField calls fn with every field of the encoded message data: its number, wire type
-// and, for length-delimited fields, its bytes (nil for the others, which are skipped).
-func eachField(data []byte, fn func(protowire.Number, protowire.Type, []byte) error) error {
+// eachField calls fn with the number and bytes of every length-delimited field (message,
+// string, bytes) of the encoded message data, the only kind the audit reads; the others are
+// skipped.
+func eachField(data []byte, fn func(protowire.Number, []byte) error) error {
 	for len(data) > 0 {
 		num, typ, n := protowire.ConsumeTag(data)
 		if n < 0 {
@@ -219,7 +211,10 @@ func eachField(data []byte, fn func(protowire.Number, protowire.Type, []byte) er
 			return fmt.Errorf("decoding protobuf field %d: %w", num, protowire.ParseError(n))
 		}
 		data = data[n:]
-		if err := fn(num, typ, v); err != nil {
+		if typ != protowire.BytesType {
+			continue
+		}
+		if err := fn(num, v); err != nil {
 			return err
 		}
 	}
