@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -97,6 +98,7 @@ type bench struct {
 		baselineRawCPU     cpuUse
 		baselineCPU        cpuUse
 		convergeCPU        cpuUse
+		convergeWrites     string
 		notes              []string
 	}
 }
@@ -621,24 +623,71 @@ func (b *bench) waitIdle(ctx context.Context, want map[string]float64) (metrics,
 }
 
 // converge starts the operator on the unconverged cluster and waits until every policy is
-// Ready for its generation and the baseline is Ready.
+// Ready for its generation and the baseline is Ready. Like the raw write it is repeated
+// (BENCH_CONVERGE_REPEATS), each time from the same unconverged state, and the fastest
+// counts: the fastest raw write against a single converge would charge the host's noise to
+// the operator alone.
 func (b *bench) converge(ctx context.Context, r *result) error {
+	var samples []string
+	for i := range b.cfg.convergeRepeats {
+		if i > 0 {
+			if err := b.unconverge(ctx); err != nil {
+				return fmt.Errorf("resetting the cluster for converge %d: %w", i+1, err)
+			}
+		}
+		d, cpu, writes, err := b.convergeOnce(ctx, r.Policies)
+		if err != nil {
+			return err
+		}
+		samples = append(samples, fmt.Sprintf("%.2f", d.Seconds()))
+		if r.ConvergeSeconds == 0 || d.Seconds() < r.ConvergeSeconds {
+			r.ConvergeSeconds = round(d.Seconds(), 3)
+			b.info.convergeCPU = cpu
+			b.info.convergeWrites = writes
+		}
+	}
+	if len(samples) > 1 {
+		b.note("Converge runs: %s s, the fastest counts (raw writes: the fastest of %d).", strings.Join(samples, ", "), b.cfg.rawRepeats)
+	}
+	b.note("Converge: the API server counted these writes: %s.", b.info.convergeWrites)
+
+	// Everything the first start needed, once the operator is idle again (Events are sent
+	// asynchronously).
+	m, err := b.waitIdle(ctx, nil)
+	if err != nil {
+		return err
+	}
+	r.APIRequestsPerPolicy = map[string]float64{}
+	for verb, n := range m.byLabel("rest_client_requests_total", "method") {
+		r.APIRequestsPerPolicy[verb] = round(n/float64(r.Policies), 3)
+	}
+	time.Sleep(2 * time.Second)
+	if m, err = b.op.scrape(ctx); err != nil {
+		return err
+	}
+	r.OperatorHeapMiB = round(m.sum("go_memstats_heap_inuse_bytes", nil)/(1<<20), 1)
+	return b.verify(ctx)
+}
+
+// convergeOnce starts an operator and times it until every policy and the baseline are
+// Ready. It leaves the operator running.
+func (b *bench) convergeOnce(ctx context.Context, policies int) (time.Duration, cpuUse, string, error) {
 	tracker := newReadiness()
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	errc, err := startFollow(wctx, b.c, func() client.ObjectList { return &ztv1.ServiceAccessPolicyList{} }, nil, tracker.observe)
 	if err != nil {
-		return fmt.Errorf("policies: %w", err)
+		return 0, cpuUse{}, "", fmt.Errorf("policies: %w", err)
 	}
 
 	writesBefore, err := apiWrites(ctx, b.admin)
 	if err != nil {
-		return fmt.Errorf("reading the API server's metrics: %w", err)
+		return 0, cpuUse{}, "", fmt.Errorf("reading the API server's metrics: %w", err)
 	}
-	b.logf("operator 1: start; waiting until %d policies are Ready", r.Policies)
+	b.logf("operator %d: start; waiting until %d policies are Ready", b.opN+1, policies)
 	cpu := takeCPUAccount()
 	if err := b.startOperator(); err != nil {
-		return err
+		return 0, cpuUse{}, "", err
 	}
 	start := b.op.started
 	var firstReady time.Duration
@@ -655,17 +704,17 @@ func (b *bench) converge(ctx context.Context, r *result) error {
 		}
 		if time.Since(lastLog) > 10*time.Second {
 			if !lastLog.IsZero() {
-				b.logf("  %d/%d Ready", ready, r.Policies)
+				b.logf("  %d/%d Ready", ready, policies)
 			}
 			lastLog = time.Now()
 		}
-		return seen == r.Policies && ready == r.Policies, nil
+		return seen == policies && ready == policies, nil
 	}, func() string {
 		seen, ready := tracker.count()
-		return fmt.Sprintf("%d of %d policies Ready (%d seen); not Ready: %s", ready, r.Policies, seen, strings.Join(tracker.pending(), "; "))
+		return fmt.Sprintf("%d of %d policies Ready (%d seen); not Ready: %s", ready, policies, seen, strings.Join(tracker.pending(), "; "))
 	})
 	if err != nil {
-		return err
+		return 0, cpuUse{}, "", err
 	}
 	err = b.waitFor(ctx, "the baseline to be Ready", b.cfg.timeout, 10*time.Millisecond, func() (bool, error) {
 		var bl ztv1.ZeroTrustBaseline
@@ -675,32 +724,62 @@ func (b *bench) converge(ctx context.Context, r *result) error {
 		return bl.Status.ObservedGeneration == bl.Generation && readyTrue(bl.Status.Conditions), nil
 	}, nil)
 	if err != nil {
+		return 0, cpuUse{}, "", err
+	}
+	d, used := time.Since(start), cpu.since()
+	stopWatch()
+	b.logf("  converged in %.2fs, the first policy Ready after %.2fs (%s)", d.Seconds(), firstReady.Seconds(), used)
+	var writes string
+	if writesAfter, err := apiWrites(ctx, b.admin); err == nil {
+		writes = diffWrites(writesBefore, writesAfter)
+		b.logf("  writes the API server counted: %s", writes)
+	}
+	return d, used, writes, nil
+}
+
+// unconverge stops the operator and puts the cluster back as populate left it: no
+// generated object, no finalizer, status or Event of the policies and the baseline.
+func (b *bench) unconverge(ctx context.Context) error {
+	if err := b.stopOperator(); err != nil {
 		return err
 	}
-	r.ConvergeSeconds = round(time.Since(start).Seconds(), 3)
-	b.info.convergeCPU = cpu.since()
-	stopWatch()
-	b.logf("  converged in %.2fs, the first policy Ready after %.2fs (%s)", r.ConvergeSeconds, firstReady.Seconds(), b.info.convergeCPU)
-
-	// Everything the first start needed, once the operator is idle again (Events are sent
-	// asynchronously).
-	m, err := b.waitIdle(ctx, nil)
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
+	defer cancel()
+	b.logf("resetting: deleting the generated objects, the finalizers and the statuses")
+	var names []string
+	for _, ns := range b.w.namespaces {
+		names = append(names, ns.name)
+	}
+	if err := b.deleteGenerated(ctx, names, nil); err != nil {
+		return err
+	}
+	// The last converge's Events too: each converge starts from what populate left.
+	err := parallel(ctx, b.cfg.workers, len(names), func(ctx context.Context, i int) error {
+		return retry(ctx, func() error {
+			return b.c.DeleteAllOf(ctx, &corev1.Event{}, client.InNamespace(names[i]))
+		})
+	})
 	if err != nil {
 		return err
 	}
-	r.APIRequestsPerPolicy = map[string]float64{}
-	for verb, n := range m.byLabel("rest_client_requests_total", "method") {
-		r.APIRequestsPerPolicy[verb] = round(n/float64(r.Policies), 3)
+	reset := []byte(`{"metadata":{"finalizers":null}}`)
+	noStatus := []byte(`{"status":null}`)
+	objs := make([]client.Object, 0, len(b.policies)+len(b.baselines))
+	for i := range b.policies {
+		p := &b.policies[i]
+		objs = append(objs, &ztv1.ServiceAccessPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}})
 	}
-	if writesAfter, err := apiWrites(ctx, b.admin); err == nil {
-		b.note("Converge: the API server counted these writes: %s.", diffWrites(writesBefore, writesAfter))
+	for i := range b.baselines {
+		objs = append(objs, &ztv1.ZeroTrustBaseline{ObjectMeta: metav1.ObjectMeta{Name: b.baselines[i].Name}})
 	}
-	time.Sleep(2 * time.Second)
-	if m, err = b.op.scrape(ctx); err != nil {
-		return err
-	}
-	r.OperatorHeapMiB = round(m.sum("go_memstats_heap_inuse_bytes", nil)/(1<<20), 1)
-	return b.verify(ctx)
+	return parallel(ctx, b.cfg.workers, len(objs), func(ctx context.Context, i int) error {
+		return retry(ctx, func() error {
+			if err := b.c.Patch(ctx, objs[i], client.RawPatch(types.MergePatchType, reset)); err != nil {
+				return err
+			}
+			return b.c.Status().Patch(ctx, objs[i], client.RawPatch(types.MergePatchType, noStatus))
+		})
+	})
 }
 
 func readyTrue(conds []metav1.Condition) bool {
@@ -976,6 +1055,35 @@ func (b *bench) baselineScenario(ctx context.Context, r *result) error {
 		return err
 	}
 
+	// Like the raw write, the scenario is repeated and the fastest counts: the fastest of
+	// three against a single run would charge the host's noise to the operator alone.
+	var best time.Duration
+	var samples []string
+	for i := range b.cfg.rawRepeats {
+		if i > 0 {
+			if err := b.removeBaseline(ctx, bl.Name); err != nil {
+				return err
+			}
+		}
+		d, cpu, err := b.baselineOnce(ctx, b.w.baseline(idleBaseline, idleLabel, false), len(objs))
+		if err != nil {
+			return err
+		}
+		b.logf("  run %d: every namespace denied after %.2fs (%s)", i+1, d.Seconds(), cpu)
+		samples = append(samples, fmt.Sprintf("%.2f", d.Seconds()))
+		if best == 0 || d < best {
+			best, b.info.baselineCPU = d, cpu
+		}
+	}
+	r.BaselineSeconds = round(best.Seconds(), 3)
+	r.BaselineRatio = round(best.Seconds()/raw.Seconds(), 3)
+	b.note("Baseline runs: %s s, the fastest counts (raw writes: the fastest of %d).", strings.Join(samples, ", "), b.cfg.rawRepeats)
+	return nil
+}
+
+// baselineOnce creates bl and times it until each of the want namespaces has its
+// NetworkPolicy (seen through a watch).
+func (b *bench) baselineOnce(ctx context.Context, bl *ztv1.ZeroTrustBaseline, want int) (time.Duration, cpuUse, error) {
 	seen := map[string]bool{}
 	var mu sync.Mutex
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -990,13 +1098,17 @@ func (b *bench) baselineScenario(ctx context.Context, r *result) error {
 			}
 		})
 	if err != nil {
-		return fmt.Errorf("NetworkPolicies: %w", err)
+		return 0, cpuUse{}, fmt.Errorf("NetworkPolicies: %w", err)
 	}
-	b.logf("  creating ZeroTrustBaseline %s over the %d namespaces", bl.Name, len(nss))
+	writesBefore, err := apiWrites(ctx, b.admin)
+	if err != nil {
+		return 0, cpuUse{}, fmt.Errorf("reading the API server's metrics: %w", err)
+	}
+	b.logf("  creating ZeroTrustBaseline %s over the %d namespaces", bl.Name, want)
 	cpu := takeCPUAccount()
 	start := time.Now()
 	if err := b.c.Create(ctx, bl); err != nil {
-		return err
+		return 0, cpuUse{}, err
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
 	err = b.waitFor(ctx, "the baseline's NetworkPolicies", b.cfg.timeout, 5*time.Millisecond, func() (bool, error) {
@@ -1005,15 +1117,38 @@ func (b *bench) baselineScenario(ctx context.Context, r *result) error {
 			return false, fmt.Errorf("watching NetworkPolicies: %w", err)
 		default:
 		}
-		return count() == len(objs), nil
-	}, func() string { return fmt.Sprintf("%d of %d namespaces have it", count(), len(objs)) })
+		return count() == want, nil
+	}, func() string { return fmt.Sprintf("%d of %d namespaces have it", count(), want) })
+	if err != nil {
+		return 0, cpuUse{}, err
+	}
+	d, used := time.Since(start), cpu.since()
+	if writesAfter, err := apiWrites(ctx, b.admin); err == nil {
+		b.logf("  writes the API server counted: %s", diffWrites(writesBefore, writesAfter))
+	}
+	return d, used, nil
+}
+
+// removeBaseline deletes the baseline, waits until the operator has removed it and its
+// NetworkPolicies, and then until the operator is idle.
+func (b *bench) removeBaseline(ctx context.Context, name string) error {
+	if err := b.c.Delete(ctx, &ztv1.ZeroTrustBaseline{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		return err
+	}
+	err := b.waitFor(ctx, "the baseline and its NetworkPolicies to be gone", b.cfg.timeout, 50*time.Millisecond, func() (bool, error) {
+		err := b.c.Get(ctx, client.ObjectKey{Name: name}, &ztv1.ZeroTrustBaseline{})
+		if err == nil {
+			return false, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return false, err
+		}
+		left, err := b.listGenerated(ctx, map[string]string{ztv1.LabelBaseline: name})
+		return len(left) == 0, err
+	}, nil)
 	if err != nil {
 		return err
 	}
-	d := time.Since(start)
-	r.BaselineSeconds = round(d.Seconds(), 3)
-	r.BaselineRatio = round(d.Seconds()/raw.Seconds(), 3)
-	b.info.baselineCPU = cpu.since()
-	b.logf("  every namespace denied after %.2fs (%s)", d.Seconds(), b.info.baselineCPU)
-	return nil
+	_, err = b.waitIdle(ctx, nil)
+	return err
 }
