@@ -173,9 +173,9 @@ var _ = Describe("ZeroTrustBaseline pod security", func() {
 var _ = Describe("ZeroTrustBaseline audit", func() {
 	It("reports each kind of over-privilege planted in a selected namespace, and nothing for a clean one", func() {
 		key := uniqueName("audit")
-		dirty, clean := uniqueName("dirty"), uniqueName("clean")
+		dirty, clean, outside := uniqueName("dirty"), uniqueName("clean"), uniqueName("outside")
 		sel := map[string]string{"zerotrust.dev/audit": key}
-		create(newNamespace(dirty, sel), newNamespace(clean, sel))
+		create(newNamespace(dirty, sel), newNamespace(clean, sel), newNamespace(outside, nil))
 		// Planted: a ServiceAccount with edit, an allow-all NetworkPolicy, a privileged root pod.
 		create(
 			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: dirty, Name: "ci-editor"},
@@ -186,6 +186,9 @@ var _ = Describe("ZeroTrustBaseline audit", func() {
 			&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: dirty, Name: "agent"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "registry.example/agent",
 					SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true), RunAsUser: ptr.To[int64](0)}}}}},
+			// Not selected: its allow-all NetworkPolicy is none of this baseline's business.
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: outside, Name: "allow-all"},
+				Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{}}}},
 			// Clean: a narrow binding, a narrow policy, an unprivileged pod.
 			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: clean, Name: "viewer"},
 				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
@@ -204,7 +207,7 @@ var _ = Describe("ZeroTrustBaseline audit", func() {
 			kinds := map[string]int{}
 			for _, f := range st.Findings {
 				g.Expect(f.Object.Name).NotTo(BeEmpty())
-				g.Expect(f.Object.Namespace).NotTo(Equal(clean), "no finding in the clean namespace: %+v", f)
+				g.Expect(f.Object.Namespace).To(Equal(dirty), "no finding in the clean or an unselected namespace: %+v", f)
 				kinds[f.Kind]++
 			}
 			g.Expect(kinds).To(Equal(map[string]int{"PrivilegedBinding": 1, "OpenNetworkPolicy": 1, "PrivilegedPod": 1, "RootPod": 1}))
