@@ -467,10 +467,7 @@ func (b *bench) rawWrite(ctx context.Context) (time.Duration, error) {
 	withOwners(objs, uids, map[string]types.UID{b.baselines[0].Name: b.baselines[0].UID})
 	b.rendered = objs
 	b.info.rawObjects = len(objs)
-	var names []string
-	for _, ns := range b.w.namespaces {
-		names = append(names, ns.name)
-	}
+	names := b.w.namespaceNames()
 	b.logf("raw write: the %d objects the operator will generate (compiler.RenderAll), by %d writers, no operator; best of %d",
 		len(objs), b.cfg.workers, b.cfg.rawRepeats)
 	return b.rawWrites(ctx, objs, names, nil, &b.info.rawCPU)
@@ -745,11 +742,8 @@ func (b *bench) unconverge(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
 	defer cancel()
-	b.logf("resetting: deleting the generated objects, the finalizers and the statuses")
-	var names []string
-	for _, ns := range b.w.namespaces {
-		names = append(names, ns.name)
-	}
+	b.logf("resetting: deleting the generated objects and Events, the finalizers and the statuses")
+	names := b.w.namespaceNames()
 	if err := b.deleteGenerated(ctx, names, nil); err != nil {
 		return err
 	}
@@ -981,7 +975,7 @@ func (b *bench) resync(ctx context.Context, r *result) error {
 	if err := b.stopOperator(); err != nil {
 		return err
 	}
-	b.logf("resync: operator 2 starts over the converged state")
+	b.logf("resync: operator %d starts over the converged state", b.opN+1)
 	if err := b.startOperator(); err != nil {
 		return err
 	}
@@ -1047,7 +1041,7 @@ func (b *bench) baselineScenario(ctx context.Context, r *result) error {
 	}
 	b.info.baselineRawSeconds = round(raw.Seconds(), 3)
 
-	b.logf("  operator 3 starts; waiting until it is idle")
+	b.logf("  operator %d starts; waiting until it is idle", b.opN+1)
 	if err := b.startOperator(); err != nil {
 		return err
 	}

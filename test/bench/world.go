@@ -197,6 +197,15 @@ func (w *world) caller(r *rand.Rand, ns *nsDesc, target *appDesc) (ztv1.Caller, 
 	return c, fmt.Sprintf("%s/%s/%s/%v", from.name, c.Service, c.ServiceAccount, c.Workload)
 }
 
+// namespaceNames are the names of the namespaces that hold the apps and policies.
+func (w *world) namespaceNames() []string {
+	names := make([]string, 0, len(w.namespaces))
+	for _, ns := range w.namespaces {
+		names = append(names, ns.name)
+	}
+	return names
+}
+
 func (w *world) namespaceObjects() []*corev1.Namespace {
 	var out []*corev1.Namespace
 	for _, ns := range w.namespaces {
