@@ -646,7 +646,9 @@ func (b *bench) converge(ctx context.Context, r *result) error {
 	if len(samples) > 1 {
 		b.note("Converge runs: %s s, the fastest counts (raw writes: the fastest of %d).", strings.Join(samples, ", "), b.cfg.rawRepeats)
 	}
-	b.note("Converge: the API server counted these writes: %s.", b.info.convergeWrites)
+	if b.info.convergeWrites != "" {
+		b.note("Converge: the API server counted these writes: %s.", b.info.convergeWrites)
+	}
 
 	// Everything the first start needed, once the operator is idle again (Events are sent
 	// asynchronously).
