@@ -70,11 +70,13 @@ func (r *ZeroTrustBaselineReconciler) audit(ctx context.Context, b *ztv1.ZeroTru
 	return findings, nil
 }
 
-// forget drops a deleted baseline's findings from the metric.
+// forget drops what is remembered of a deleted baseline: its findings (and so the metric's
+// series) and its last write.
 func (r *ZeroTrustBaselineReconciler) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.audits, name)
+	delete(r.written, name)
 	r.updateMetricLocked()
 }
 

@@ -72,7 +72,9 @@ var _ = AfterSuite(func() {
 type writeCounter struct {
 	n      atomic.Int64
 	mu     sync.Mutex
-	writes []string // "METHOD path?query"
+	writes []string // "METHOD path"
+	// conflicts are the writes the API server refused with 409 Conflict.
+	conflicts []string
 }
 
 func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
@@ -87,7 +89,13 @@ func (w *writeCounter) wrap(cfg *rest.Config) *rest.Config {
 				w.mu.Unlock()
 				GinkgoWriter.Printf("write: %s %s\n", req.Method, req.URL.Path)
 			}
-			return rt.RoundTrip(req)
+			resp, err := rt.RoundTrip(req)
+			if err == nil && resp.StatusCode == http.StatusConflict && req.Method != http.MethodPost {
+				w.mu.Lock()
+				w.conflicts = append(w.conflicts, req.Method+" "+req.URL.Path)
+				w.mu.Unlock()
+			}
+			return resp, err
 		})
 	})
 	return out
@@ -106,6 +114,19 @@ func (w *writeCounter) count(method, prefix, suffix string) int {
 		}
 	}
 	return n
+}
+
+// conflictsOn returns the refused writes (409 Conflict) whose path has prefix.
+func (w *writeCounter) conflictsOn(prefix string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, c := range w.conflicts {
+		if _, path, _ := strings.Cut(c, " "); strings.HasPrefix(path, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -219,3 +219,44 @@ var _ = Describe("ZeroTrustBaseline audit", func() {
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: dirty, Name: "ci-editor"}, &rbacv1.RoleBinding{})).To(Succeed())
 	})
 })
+
+var _ = Describe("ZeroTrustBaseline writes", func() {
+	It("adds the finalizer and writes the status without a conflict, also when the selected namespaces change right after", func() {
+		name := uniqueName("conflict")
+		nss := []string{uniqueName("team"), uniqueName("team")}
+		for _, ns := range nss {
+			create(newNamespace(ns, map[string]string{"zerotrust.dev/conflict": name}))
+		}
+		b := &ztv1.ZeroTrustBaseline{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: ztv1.ZeroTrustBaselineSpec{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"zerotrust.dev/conflict": name}},
+				Network:           &ztv1.BaselineNetwork{DefaultDeny: []ztv1.Direction{ztv1.DirectionIngress}},
+				// The operator labels the namespaces: their events reconcile the baseline again
+				// right after its first writes, before its cache shows them.
+				PodSecurity: ztv1.PodSecurityRestricted,
+			},
+		}
+		create(b)
+		path := "/apis/zerotrust.dev/v1alpha1/zerotrustbaselines/" + name
+		Eventually(func(g Gomega) {
+			got := getBaseline(g, name)
+			c := meta.FindStatusCondition(got.Status.Conditions, ztv1.ConditionReady)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(got.Status.MatchedNamespaceCount).To(BeEquivalentTo(2))
+			for _, ns := range nss {
+				g.Expect(nsLabels(g, ns)).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "restricted"))
+			}
+		}).Should(Succeed())
+		// A third namespace joins and one leaves: more reconciles, each after a write.
+		third := uniqueName("team")
+		create(newNamespace(third, map[string]string{"zerotrust.dev/conflict": name}))
+		setLabel(nss[0], "zerotrust.dev/conflict", "")
+		Eventually(func(g Gomega) {
+			g.Expect(getBaseline(g, name).Status.MatchedNamespaces).To(ConsistOf(nss[1], third))
+		}).Should(Succeed())
+		Consistently(func() []string { return operatorWrites.conflictsOn(path) }, "2s", "100ms").Should(BeEmpty(),
+			"a write on a stale resourceVersion: the reconcile read a baseline older than its own last write")
+	})
+})
