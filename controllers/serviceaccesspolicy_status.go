@@ -73,6 +73,15 @@ func policyStatus(p *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs m
 	return st
 }
 
+// PolicyStatusPatch is the status write of a reconcile that compiled p into out (the
+// inactive backends appended, as the reconciler does) and applied all of it: the merge
+// patch the reconciler sends to the status subresource. The benchmark writes it without an
+// operator to measure the least a converge must write.
+func PolicyStatusPatch(p *ztv1.ServiceAccessPolicy, out *compiler.Output) ([]byte, error) {
+	st := policyStatus(p, out, nil)
+	return statusPatch(&st)
+}
+
 // policyWrites remembers, per policy, the operator's last writes of it: the resourceVersion
 // the API server gave the last one, whether the finalizer was added, and the status last
 // written. Until the cache shows those writes, a reconcile reads the policy as it was before

@@ -87,7 +87,10 @@ type bench struct {
 	policies  []ztv1.ServiceAccessPolicy
 	baselines []ztv1.ZeroTrustBaseline
 	opts      compiler.Options
+	modes     map[ztv1.Backend]controllers.BackendMode
 	rendered  []client.Object
+	// floorStatuses are the statuses floorWrite writes, by policy.
+	floorStatuses map[types.NamespacedName]ztv1.ServiceAccessPolicyStatus
 
 	info struct {
 		rawObjects         int
@@ -95,6 +98,7 @@ type bench struct {
 		baselineRawSeconds float64
 		operatorArgs       string
 		rawCPU             cpuUse
+		floorCPU           cpuUse
 		baselineRawCPU     cpuUse
 		baselineCPU        cpuUse
 		convergeCPU        cpuUse
@@ -128,11 +132,18 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("raw write: %w", err)
 	}
 	r.RawWriteSeconds = round(raw.Seconds(), 3)
+	floor, err := b.floorWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("floor write: %w", err)
+	}
+	r.FloorWriteSeconds = round(floor.Seconds(), 3)
+	r.FloorRatio = round(r.FloorWriteSeconds/r.RawWriteSeconds, 3)
 
 	if err := b.converge(ctx, r); err != nil {
 		return fmt.Errorf("converge: %w", err)
 	}
 	r.ConvergeRatio = round(r.ConvergeSeconds/r.RawWriteSeconds, 3)
+	r.ConvergeFloorRatio = round(r.ConvergeSeconds/r.FloorWriteSeconds, 3)
 	r.ConvergeCPUSeconds = round(b.info.convergeCPU.total(), 1)
 	r.RawWriteCPUSeconds = round(b.info.rawCPU.total(), 1)
 	if r.RawWriteCPUSeconds > 0 {
@@ -356,11 +367,12 @@ func (b *bench) populate(ctx context.Context, r *result) error {
 }
 
 // operatorOptions are the compiler options the operator runs with under the production
-// flags. The benchmark's cluster serves no mesh CRDs: what runs is what is built in.
-func (b *bench) operatorOptions() (compiler.Options, error) {
+// flags, and the mode of each backend (--backends). The benchmark's cluster serves no mesh
+// CRDs: what runs is what is built in.
+func (b *bench) operatorOptions() (compiler.Options, map[ztv1.Backend]controllers.BackendMode, error) {
 	args, _, _, _, err := managerArgs(b.root, "")
 	if err != nil {
-		return compiler.Options{}, err
+		return compiler.Options{}, nil, err
 	}
 	o := compiler.Options{TrustDomain: "cluster.local"}
 	backends := operator.DefaultBackends
@@ -374,14 +386,14 @@ func (b *bench) operatorOptions() (compiler.Options, error) {
 	}
 	modes, err := operator.ParseBackends(backends)
 	if err != nil {
-		return o, err
+		return o, nil, err
 	}
 	for _, b := range []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendRBAC} {
 		if modes[b] != controllers.ModeOff {
 			o.Backends = append(o.Backends, b)
 		}
 	}
-	return o, nil
+	return o, modes, nil
 }
 
 // withOwners sets the ownerReferences the operator sets: the policy (or baseline) owns what
@@ -449,7 +461,7 @@ func (b *bench) rawWrite(ctx context.Context) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
 	defer cancel()
 	var err error
-	if b.opts, err = b.operatorOptions(); err != nil {
+	if b.opts, b.modes, err = b.operatorOptions(); err != nil {
 		return 0, err
 	}
 	var nss []corev1.Namespace
@@ -758,6 +770,12 @@ func (b *bench) unconverge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return b.resetPolicies(ctx, true)
+}
+
+// resetPolicies removes the status of every policy and baseline, and their finalizers too
+// when finalizers is set.
+func (b *bench) resetPolicies(ctx context.Context, finalizers bool) error {
 	reset := []byte(`{"metadata":{"finalizers":null}}`)
 	noStatus := []byte(`{"status":null}`)
 	objs := make([]client.Object, 0, len(b.policies)+len(b.baselines))
@@ -770,8 +788,10 @@ func (b *bench) unconverge(ctx context.Context) error {
 	}
 	return parallel(ctx, b.cfg.workers, len(objs), func(ctx context.Context, i int) error {
 		return retry(ctx, func() error {
-			if err := b.c.Patch(ctx, objs[i], client.RawPatch(types.MergePatchType, reset)); err != nil {
-				return err
+			if finalizers {
+				if err := b.c.Patch(ctx, objs[i], client.RawPatch(types.MergePatchType, reset)); err != nil {
+					return err
+				}
 			}
 			return b.c.Status().Patch(ctx, objs[i], client.RawPatch(types.MergePatchType, noStatus))
 		})
@@ -854,10 +874,10 @@ func (b *bench) verify(ctx context.Context) error {
 		b.note("WARNING: the operator's objects differ from compiler.RenderAll's: %d missing %v, %d different %v, %d extra %v",
 			len(missing), head(missing), len(differ), head(differ), len(extra), head(extra))
 		b.logf("  %s", b.info.notes[len(b.info.notes)-1])
-		return nil
+		return b.verifyStatuses(ctx)
 	}
 	b.logf("  the operator generated exactly the %d objects of the raw write", len(b.rendered))
-	return nil
+	return b.verifyStatuses(ctx)
 }
 
 func head(s []string) []string {
