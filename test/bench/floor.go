@@ -43,8 +43,8 @@ func (b *bench) floorWrite(ctx context.Context) (time.Duration, error) {
 	for i := range b.cfg.rawRepeats {
 		acct := takeCPUAccount()
 		start := time.Now()
-		err := parallel(ctx, b.cfg.workers, len(writes), func(ctx context.Context, i int) error {
-			return retry(ctx, func() error { return writes[i](ctx) })
+		err := parallel(ctx, b.cfg.workers, len(writes), func(ctx context.Context, k int) error {
+			return retry(ctx, func() error { return writes[k](ctx) })
 		})
 		if err != nil {
 			return 0, err
