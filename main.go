@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"os"
 
@@ -11,8 +12,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
-	"github.com/zerotrust-dev/zerotrust-operator/controllers"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/operator"
 )
 
@@ -34,7 +33,7 @@ func main() {
 	flag.StringVar(&o.TrustDomain, "trust-domain", "cluster.local", "Trust domain of mesh identities (TRUST_DOMAIN/ns/NS/sa/NAME).")
 	flag.StringVar(&backends, "backends", operator.DefaultBackends, "Enforcement backends, comma-separated: networkpolicy, istio, linkerd, cilium, rbac, each NAME (on while its CRDs are served), NAME=on or NAME=off; unlisted ones are off.")
 	flag.IntVar(&o.ConcurrentReconciles, "concurrent-reconciles", operator.DefaultConcurrentReconciles, "Policies reconciled in parallel.")
-	flag.BoolVar(&o.Webhook.Enabled, "enable-webhook", false, "Serve the admission webhook that holds kubernetesAPI policies to the RBAC deny list and to their author's permissions. Enable it with the rbac backend.")
+	flag.BoolVar(&o.Webhook.Enabled, "enable-webhook", false, "Serve the admission webhook that holds kubernetesAPI policies to the RBAC deny list and to their author's permissions. Required by the rbac backend.")
 	flag.IntVar(&o.Webhook.Port, "webhook-port", 9443, "Port of the admission webhook.")
 	flag.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory of the webhook's tls.crt and tls.key (default $TMPDIR/k8s-webhook-server/serving-certs).")
 	flag.BoolVar(&o.Webhook.ManageCerts, "webhook-manage-certs", true, "Generate the webhook's CA and serving certificate into a Secret of the operator's namespace and keep the ValidatingWebhookConfiguration's caBundle current; false when cert-manager fills --webhook-cert-dir.")
@@ -56,11 +55,12 @@ func main() {
 		log.Error(err, "invalid --backends")
 		os.Exit(2)
 	}
-	if !o.Webhook.Enabled && o.Backends[ztv1.BackendRBAC] != controllers.ModeOff {
-		log.Info("WARNING: the rbac backend runs without --enable-webhook: anyone who may write a ServiceAccessPolicy can grant, through the operator, any permission not on the deny list")
-	}
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := operator.New(ctx, ctrl.GetConfigOrDie(), o)
+	if errors.Is(err, operator.ErrRBACWithoutWebhook) {
+		log.Error(err, "invalid flags")
+		os.Exit(2)
+	}
 	if err != nil {
 		log.Error(err, "setting up the operator")
 		os.Exit(1)

@@ -88,6 +88,12 @@ type WebhookOptions struct {
 // (docs/performance.md).
 const DefaultConcurrentReconciles = 16
 
+// ErrRBACWithoutWebhook: the RBAC backend was asked for without the admission webhook, which
+// holds every rule of a policy to what its author may do already. Without it, whoever may
+// write a ServiceAccessPolicy could grant, through the operator, any permission off the deny
+// list; the operator does not start that way.
+var ErrRBACWithoutWebhook = errors.New("the rbac backend needs the admission webhook: add --enable-webhook (and its configuration, config/webhook), or leave rbac out of --backends")
+
 // DefaultBackends is the --backends default: NetworkPolicy always, and each mesh once its
 // CRDs are served. RBAC is off unless asked for, because it should run with the webhook.
 const DefaultBackends = "networkpolicy,istio,linkerd,cilium"
@@ -146,6 +152,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	}
 	if o.Backends == nil {
 		o.Backends, _ = ParseBackends(DefaultBackends)
+	}
+	if o.Backends[ztv1.BackendRBAC] != controllers.ModeOff && !o.Webhook.Enabled {
+		return nil, ErrRBACWithoutWebhook
 	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
