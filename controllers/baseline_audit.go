@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -76,7 +77,7 @@ func (r *ZeroTrustBaselineReconciler) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.audits, name)
-	delete(r.written, name)
+	r.writes.forget(types.NamespacedName{Name: name})
 	r.updateMetricLocked()
 }
 

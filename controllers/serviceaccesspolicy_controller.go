@@ -50,7 +50,7 @@ type ServiceAccessPolicyReconciler struct {
 	Backends *Backends
 
 	own       ownWrites
-	writes    policyWrites
+	writes    lastWrites
 	workloads *WorkloadCache
 }
 

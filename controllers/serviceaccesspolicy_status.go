@@ -82,21 +82,21 @@ func PolicyStatusPatch(p *ztv1.ServiceAccessPolicy, out *compiler.Output) ([]byt
 	return statusPatch(&st)
 }
 
-// policyWrites remembers, per policy, the operator's last writes of it: the resourceVersion
-// the API server gave the last one, whether the finalizer was added, and the status last
-// written. Until the cache shows those writes, a reconcile reads the policy as it was before
-// them: it would add the finalizer again (and fail on the stale resourceVersion), compute
-// the Ready condition anew (another transition time), write the status again and record
-// its Event again.
-type policyWrites struct {
+// lastWrites remembers, per policy or baseline, the operator's last writes of it: the
+// resourceVersion the API server gave the last one and, for a policy, whether the finalizer
+// was added and the status last written. Until the cache shows those writes, a reconcile
+// reads the object as it was before them: it would add the finalizer again (and fail on the
+// stale resourceVersion), compute the Ready condition anew (another transition time), write
+// the status again (a baseline's on its stale resourceVersion) and record its Event again.
+type lastWrites struct {
 	mu sync.Mutex
-	m  map[types.NamespacedName]policyWrite
+	m  map[types.NamespacedName]lastWrite
 }
 
-type policyWrite struct {
+type lastWrite struct {
 	resourceVersion string             // after the last write
-	finalizer       bool               // added
-	status          bool               // written, as below
+	finalizer       bool               // added (policies)
+	status          bool               // written, as below (policies)
 	digest          string             // of the status written
 	conditions      []metav1.Condition // written
 }
@@ -110,47 +110,52 @@ func statusDigest(st *ztv1.ServiceAccessPolicyStatus) string {
 	return apply.Sum(b)
 }
 
+// wrote notes a write of o (o as the API server returned it).
+func (w *lastWrites) wrote(o client.Object) {
+	w.update(o, func(*lastWrite) {})
+}
+
 // finalized notes that the finalizer was added to p (p as the API server returned it).
-func (w *policyWrites) finalized(p *ztv1.ServiceAccessPolicy) {
-	w.update(p, func(e *policyWrite) { e.finalizer = true })
+func (w *lastWrites) finalized(p *ztv1.ServiceAccessPolicy) {
+	w.update(p, func(e *lastWrite) { e.finalizer = true })
 }
 
 // statusWritten notes that st was written to p (p as the API server returned it).
-func (w *policyWrites) statusWritten(p *ztv1.ServiceAccessPolicy, st *ztv1.ServiceAccessPolicyStatus) {
-	w.update(p, func(e *policyWrite) {
+func (w *lastWrites) statusWritten(p *ztv1.ServiceAccessPolicy, st *ztv1.ServiceAccessPolicyStatus) {
+	w.update(p, func(e *lastWrite) {
 		e.status, e.digest, e.conditions = true, statusDigest(st), slices.Clone(st.Conditions)
 	})
 }
 
-func (w *policyWrites) update(p *ztv1.ServiceAccessPolicy, fn func(*policyWrite)) {
-	key := client.ObjectKeyFromObject(p)
+func (w *lastWrites) update(o client.Object, fn func(*lastWrite)) {
+	key := client.ObjectKeyFromObject(o)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.m == nil {
-		w.m = map[types.NamespacedName]policyWrite{}
+		w.m = map[types.NamespacedName]lastWrite{}
 	}
 	e := w.m[key]
-	e.resourceVersion = p.ResourceVersion
+	e.resourceVersion = o.GetResourceVersion()
 	fn(&e)
 	w.m[key] = e
 }
 
-// behind returns what the operator last wrote to p when p (as cached) is older than that
-// write. Once the cache has caught up, the cached policy is the truth again. Entries live
-// as long as their policy (a few hundred bytes each).
-func (w *policyWrites) behind(p *ztv1.ServiceAccessPolicy) (policyWrite, bool) {
+// behind returns what the operator last wrote to o when o (as cached) is older than that
+// write. Once the cache has caught up, the cached object is the truth again. Entries live
+// as long as their object (a few hundred bytes each).
+func (w *lastWrites) behind(o client.Object) (lastWrite, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e, ok := w.m[client.ObjectKeyFromObject(p)]
+	e, ok := w.m[client.ObjectKeyFromObject(o)]
 	if !ok {
-		return policyWrite{}, false
+		return lastWrite{}, false
 	}
-	cmp, err := resourceversion.CompareResourceVersion(p.ResourceVersion, e.resourceVersion)
+	cmp, err := resourceversion.CompareResourceVersion(o.GetResourceVersion(), e.resourceVersion)
 	return e, err == nil && cmp < 0
 }
 
-// forget drops what is remembered of a policy that is gone.
-func (w *policyWrites) forget(key types.NamespacedName) {
+// forget drops what is remembered of an object that is gone.
+func (w *lastWrites) forget(key types.NamespacedName) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.m, key)

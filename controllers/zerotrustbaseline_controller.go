@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -70,10 +69,9 @@ type ZeroTrustBaselineReconciler struct {
 
 	mu     sync.Mutex
 	audits map[string]auditRun
-	// written holds, per baseline, the resourceVersion of the operator's last write of it
-	// (finalizer or status).
-	written map[string]string
-	own     ownWrites
+	// writes remembers the operator's last write (finalizer or status) of each baseline.
+	writes lastWrites
+	own    ownWrites
 }
 
 // auditRun remembers the last audit of a baseline, to run it again only when due.
@@ -104,7 +102,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	// that one's writes: no event of the baseline's own watch waits for its finalizer or
 	// status. Writing on top of the cached copy would fail on its stale resourceVersion, so
 	// the baseline is read from the API server then.
-	if r.behind(b) {
+	if _, behind := r.writes.behind(b); behind {
 		if err := r.APIReader.Get(ctx, req.NamespacedName, b); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
@@ -123,7 +121,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := r.patchFinalizer(ctx, b, controllerutil.AddFinalizer); err != nil {
 		return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 	}
-	r.wrote(b)
+	r.writes.wrote(b)
 
 	matched, selErr := r.selectedNamespaces(ctx, b)
 	if selErr != nil && !isSelectorError(selErr) {
@@ -297,28 +295,6 @@ func (r *ZeroTrustBaselineReconciler) patchFinalizer(ctx context.Context, b *ztv
 	return client.IgnoreNotFound(r.Client.Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
 }
 
-// wrote notes b's resourceVersion after the operator wrote it.
-func (r *ZeroTrustBaselineReconciler) wrote(b *ztv1.ZeroTrustBaseline) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.written == nil {
-		r.written = map[string]string{}
-	}
-	r.written[b.Name] = b.ResourceVersion
-}
-
-// behind reports whether b, as cached, is older than the operator's last write of it.
-func (r *ZeroTrustBaselineReconciler) behind(b *ztv1.ZeroTrustBaseline) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rv, ok := r.written[b.Name]
-	if !ok {
-		return false
-	}
-	cmp, err := resourceversion.CompareResourceVersion(b.ResourceVersion, rv)
-	return err == nil && cmp < 0
-}
-
 // report writes status when it changed and records an Event when Ready changes.
 func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTrustBaseline, matched []corev1.Namespace, overlaps []string, findings []ztv1.Finding, selErr, applyErr error) error {
 	st := b.Status.DeepCopy()
@@ -361,7 +337,7 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 	if err := r.Client.Status().Update(ctx, b); err != nil {
 		return err
 	}
-	r.wrote(b)
+	r.writes.wrote(b)
 	if beforeFindings != st.FindingsCount && r.Recorder != nil {
 		kind, note := corev1.EventTypeNormal, "the audit finds no over-privilege"
 		if st.FindingsCount > 0 {
