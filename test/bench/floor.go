@@ -39,29 +39,20 @@ func (b *bench) floorWrite(ctx context.Context) (time.Duration, error) {
 	b.logf("floor: the %d objects and %d policies' statuses the operator will write, by %d writers, no operator; best of %d",
 		len(b.rendered), statuses, b.cfg.workers, b.cfg.rawRepeats)
 	names := b.w.namespaceNames()
-	var best time.Duration
-	for i := range b.cfg.rawRepeats {
-		acct := takeCPUAccount()
+	write := func(ctx context.Context) (time.Duration, error) {
 		start := time.Now()
-		err := parallel(ctx, b.cfg.workers, len(writes), func(ctx context.Context, k int) error {
-			return retry(ctx, func() error { return writes[k](ctx) })
+		err := parallel(ctx, b.cfg.workers, len(writes), func(ctx context.Context, i int) error {
+			return retry(ctx, func() error { return writes[i](ctx) })
 		})
-		if err != nil {
-			return 0, err
-		}
-		d, used := time.Since(start), acct.since()
-		b.logf("  write %d: %.2fs (%s)", i+1, d.Seconds(), used)
-		if best == 0 || d < best {
-			best, b.info.floorCPU = d, used
-		}
-		if err := b.deleteGenerated(ctx, names, nil); err != nil {
-			return 0, err
-		}
-		if err := b.resetPolicies(ctx, false); err != nil {
-			return 0, err
-		}
+		return time.Since(start), err
 	}
-	return best, nil
+	reset := func(ctx context.Context) error {
+		if err := b.deleteGenerated(ctx, names, nil); err != nil {
+			return err
+		}
+		return b.resetPolicies(ctx, false)
+	}
+	return b.fastestOf(ctx, len(writes), write, reset, &b.info.floorCPU)
 }
 
 // floorWrites are the writes of floorWrite in the order the operator makes them per policy
