@@ -30,34 +30,6 @@ import (
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
 
-// AllBackends in the order status lists them.
-var AllBackends = []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendIstio, ztv1.BackendLinkerd, ztv1.BackendCilium, ztv1.BackendRBAC}
-
-// BackendKinds lists the kinds each backend generates. The operator caches them filtered by
-// its managed-by label, watches them for drift and prunes them.
-var BackendKinds = map[ztv1.Backend][]schema.GroupVersionKind{
-	ztv1.BackendNetworkPolicy: {{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}},
-	ztv1.BackendRBAC: {
-		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"},
-		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
-	},
-	ztv1.BackendIstio: {
-		{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"},
-		{Group: "security.istio.io", Version: "v1", Kind: "PeerAuthentication"},
-	},
-	ztv1.BackendLinkerd: {
-		{Group: "policy.linkerd.io", Version: "v1beta3", Kind: "Server"},
-		{Group: "policy.linkerd.io", Version: "v1beta3", Kind: "HTTPRoute"},
-		{Group: "policy.linkerd.io", Version: "v1alpha1", Kind: "AuthorizationPolicy"},
-		{Group: "policy.linkerd.io", Version: "v1alpha1", Kind: "MeshTLSAuthentication"},
-		{Group: "policy.linkerd.io", Version: "v1alpha1", Kind: "NetworkAuthentication"},
-	},
-	ztv1.BackendCilium: {{Group: "cilium.io", Version: "v2", Kind: "CiliumNetworkPolicy"}},
-}
-
-// builtin backends generate core Kubernetes kinds that every cluster serves.
-var builtin = map[ztv1.Backend]bool{ztv1.BackendNetworkPolicy: true, ztv1.BackendRBAC: true}
-
 // BackendMode is how a flag sets a backend: auto (on when its CRDs are served), on, off.
 type BackendMode string
 
@@ -69,14 +41,15 @@ const (
 )
 
 // ParseBackendModes reads "--backends": a comma-separated list of NAME, NAME=auto, NAME=on
-// or NAME=off. Backends not listed are off; NAME alone is auto.
+// or NAME=off, NAME being a backend's flag name in the compiler's registry (any case), or
+// "all" (every backend auto). Backends not listed are off; NAME alone is auto.
 func ParseBackendModes(s string) (map[ztv1.Backend]BackendMode, error) {
 	modes := map[ztv1.Backend]BackendMode{}
-	for _, b := range AllBackends {
+	for _, b := range compiler.AllBackends() {
 		modes[b] = ModeOff
 	}
 	if strings.TrimSpace(s) == "all" {
-		for _, b := range AllBackends {
+		for _, b := range compiler.AllBackends() {
 			modes[b] = ModeAuto
 		}
 		return modes, nil
@@ -94,15 +67,11 @@ func ParseBackendModes(s string) (map[ztv1.Backend]BackendMode, error) {
 		if m != ModeAuto && m != ModeOn && m != ModeOff {
 			return nil, fmt.Errorf("backend %q: mode %q is not auto, on or off", name, mode)
 		}
-		found := false
-		for _, b := range AllBackends {
-			if strings.EqualFold(name, string(b)) {
-				modes[b], found = m, true
-			}
+		b, err := compiler.ParseBackendName(name)
+		if err != nil {
+			return nil, err
 		}
-		if !found {
-			return nil, fmt.Errorf("unknown backend %q (known: networkpolicy, istio, linkerd, cilium, rbac)", name)
-		}
+		modes[b] = m
 	}
 	return modes, nil
 }
@@ -138,10 +107,10 @@ func NewBackends(ctx context.Context, modes map[ztv1.Backend]BackendMode, dc dis
 
 // served reports whether every kind of backend is served by the API server.
 func (b *Backends) served(backend ztv1.Backend) (bool, error) {
-	if builtin[backend] {
+	if compiler.IsBuiltin(backend) {
 		return true, nil
 	}
-	for _, gvk := range BackendKinds[backend] {
+	for _, gvk := range compiler.BackendKinds(backend) {
 		list, err := b.discovery.ServerResourcesForGroupVersion(gvk.GroupVersion().String())
 		if apierrors.IsNotFound(err) {
 			return false, nil
@@ -165,7 +134,7 @@ func (b *Backends) served(backend ztv1.Backend) (bool, error) {
 // Refresh re-discovers the mesh backends and returns those that became active.
 func (b *Backends) Refresh(ctx context.Context) ([]ztv1.Backend, error) {
 	var added []ztv1.Backend
-	for _, backend := range AllBackends {
+	for _, backend := range compiler.AllBackends() {
 		ok, err := b.served(backend)
 		if err != nil {
 			return nil, err
@@ -189,7 +158,7 @@ func (b *Backends) Active() []ztv1.Backend {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	var out []ztv1.Backend
-	for _, backend := range AllBackends {
+	for _, backend := range compiler.AllBackends() {
 		switch b.modes[backend] {
 		case ModeOn:
 			out = append(out, backend)
@@ -210,20 +179,8 @@ func (b *Backends) Kinds() []schema.GroupVersionKind {
 		b.mu.RLock()
 		_, cached := b.caches[backend]
 		b.mu.RUnlock()
-		if builtin[backend] || cached {
-			out = append(out, BackendKinds[backend]...)
-		}
-	}
-	return out
-}
-
-// BuiltinKinds lists the generated kinds of the built-in backends (NetworkPolicy, RBAC),
-// which the manager's own cache holds from start-up.
-func BuiltinKinds() []schema.GroupVersionKind {
-	var out []schema.GroupVersionKind
-	for _, backend := range AllBackends {
-		if builtin[backend] {
-			out = append(out, BackendKinds[backend]...)
+		if compiler.IsBuiltin(backend) || cached {
+			out = append(out, compiler.BackendKinds(backend)...)
 		}
 	}
 	return out
@@ -235,7 +192,7 @@ func (b *Backends) Reader(gvk schema.GroupVersionKind, fallback client.Reader) c
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for backend, c := range b.caches {
-		for _, k := range BackendKinds[backend] {
+		for _, k := range compiler.BackendKinds(backend) {
 			if k == gvk {
 				return c
 			}
@@ -244,31 +201,22 @@ func (b *Backends) Reader(gvk schema.GroupVersionKind, fallback client.Reader) c
 	return fallback
 }
 
-// Inactive reports the backends that do not run, as status entries: Disabled by a flag, or
-// NotInstalled when their CRDs are not served.
+// Inactive reports the backends that do not run, as status entries
+// (compiler.InactiveBackends): Disabled by a flag, or NotInstalled when their CRDs are not
+// served.
 func (b *Backends) Inactive() []compiler.BackendResult {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	var out []compiler.BackendResult
-	for _, backend := range AllBackends {
+	var disabled, notInstalled []ztv1.Backend
+	for _, backend := range compiler.AllBackends() {
 		switch {
 		case b.modes[backend] == ModeOff:
-			out = append(out, compiler.BackendResult{Backend: backend, State: ztv1.BackendDisabled,
-				Message: "disabled by the operator's --backends flag"})
+			disabled = append(disabled, backend)
 		case b.modes[backend] == ModeAuto && !b.installed[backend]:
-			out = append(out, compiler.BackendResult{Backend: backend, State: ztv1.BackendNotInstalled,
-				Message: fmt.Sprintf("the cluster does not serve %s; install it and the operator picks it up", kindList(BackendKinds[backend]))})
+			notInstalled = append(notInstalled, backend)
 		}
 	}
-	return out
-}
-
-func kindList(gvks []schema.GroupVersionKind) string {
-	var parts []string
-	for _, g := range gvks {
-		parts = append(parts, g.Kind+"."+g.Group)
-	}
-	return strings.Join(parts, ", ")
+	return compiler.InactiveBackends(disabled, notInstalled)
 }
 
 // OnInstall registers fn to run when a mesh backend becomes active, with the cache of its
@@ -288,7 +236,7 @@ func (b *Backends) Start(mgr manager.Manager, newCache func(kinds []schema.Group
 	b.mu.Unlock()
 	var meshes []ztv1.Backend
 	for _, backend := range b.Active() {
-		if !builtin[backend] {
+		if !compiler.IsBuiltin(backend) {
 			meshes = append(meshes, backend)
 		}
 	}
@@ -300,16 +248,16 @@ func (b *Backends) Start(mgr manager.Manager, newCache func(kinds []schema.Group
 func (b *Backends) activate(added []ztv1.Backend) error {
 	for _, backend := range added {
 		b.mu.Lock()
-		if _, done := b.caches[backend]; done || builtin[backend] || b.mgr == nil || !b.installed[backend] {
+		if _, done := b.caches[backend]; done || compiler.IsBuiltin(backend) || b.mgr == nil || !b.installed[backend] {
 			b.mu.Unlock()
 			continue
 		}
-		c, err := b.newCache(BackendKinds[backend])
+		c, err := b.newCache(compiler.BackendKinds(backend))
 		if err != nil {
 			b.mu.Unlock()
 			return fmt.Errorf("creating the cache of backend %s: %w", backend, err)
 		}
-		for _, gvk := range BackendKinds[backend] {
+		for _, gvk := range compiler.BackendKinds(backend) {
 			if err := c.IndexField(context.Background(), NewChild(gvk), IndexOwner, ownerIndex); err != nil {
 				b.mu.Unlock()
 				return err
@@ -355,8 +303,9 @@ func (r *BackendDiscoveryReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, err
 	}
 	_, group, _ := strings.Cut(req.Name, ".")
-	for backend, kinds := range BackendKinds {
-		if builtin[backend] || kinds[0].Group != group || r.Backends.modes[backend] == ModeOff {
+	for _, info := range compiler.Backends() {
+		backend := info.Name
+		if info.Builtin || !hasGroup(info.Kinds, group) || r.Backends.modes[backend] == ModeOff {
 			continue
 		}
 		r.Backends.mu.RLock()
@@ -377,15 +326,24 @@ func (r *BackendDiscoveryReconciler) Reconcile(ctx context.Context, req ctrl.Req
 // meshGroups are the API groups whose CRDs can turn a backend on.
 var meshGroups = func() map[string]bool {
 	out := map[string]bool{}
-	for backend, kinds := range BackendKinds {
-		if !builtin[backend] {
-			for _, k := range kinds {
+	for _, info := range compiler.Backends() {
+		if !info.Builtin {
+			for _, k := range info.Kinds {
 				out[k.Group] = true
 			}
 		}
 	}
 	return out
 }()
+
+func hasGroup(kinds []schema.GroupVersionKind, group string) bool {
+	for _, k := range kinds {
+		if k.Group == group {
+			return true
+		}
+	}
+	return false
+}
 
 // SetupWithManager watches CRDs (metadata only) of the mesh groups.
 func (r *BackendDiscoveryReconciler) SetupWithManager(mgr ctrl.Manager, skipNameValidation bool) error {
@@ -417,7 +375,7 @@ func watchActivated(mgr ctrl.Manager, ctl controller.Controller, backends *Backe
 	own *ownWrites, toRequests func(context.Context, client.Object) []reconcile.Request,
 	list func(context.Context) ([]client.Object, error)) error {
 	return backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
-		for _, gvk := range BackendKinds[backend] {
+		for _, gvk := range compiler.BackendKinds(backend) {
 			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
 				handler.EnqueueRequestsFromMapFunc(toRequests), own.predicate(gvk))); err != nil {
 				return fmt.Errorf("watching %s: %w", gvk.Kind, err)

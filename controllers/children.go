@@ -23,6 +23,7 @@ import (
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
 
 // IndexOwner indexes generated objects by what generated them:
@@ -77,8 +78,12 @@ func policyOwnerKey(namespace, name string) string {
 
 func baselineOwnerKey(name string) string { return "ZeroTrustBaseline/" + name }
 
-// ownerIndex is the IndexOwner function.
+// ownerIndex is the IndexOwner function: a shared object is indexed under each policy
+// that owns it.
 func ownerIndex(o client.Object) []string {
+	if isShared(o) {
+		return sharedOwnerKeys(o)
+	}
 	if k := ownerKey(o); k != "" {
 		return []string{k}
 	}
@@ -88,7 +93,7 @@ func ownerIndex(o client.Object) []string {
 // SetupChildIndexes indexes the built-in child kinds (in the manager's cache) by owner.
 // Mesh kinds are indexed in their own caches (Backends).
 func SetupChildIndexes(ctx context.Context, mgr manager.Manager) error {
-	for _, gvk := range BuiltinKinds() {
+	for _, gvk := range compiler.BuiltinKinds() {
 		if err := mgr.GetFieldIndexer().IndexField(ctx, NewChild(gvk), IndexOwner, ownerIndex); err != nil {
 			return err
 		}
@@ -159,6 +164,9 @@ func sortedKeys(m map[childKey]client.Object) []childKey {
 
 // childToPolicy maps an event on a generated object to its policy, so drift is repaired.
 func childToPolicy(_ context.Context, o client.Object) []reconcile.Request {
+	if isShared(o) {
+		return sharedToPolicies(o)
+	}
 	l := o.GetLabels()
 	if l[ztv1.LabelManagedBy] != ztv1.ManagedByValue || l[ztv1.LabelPolicyName] == "" {
 		return nil

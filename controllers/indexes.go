@@ -22,6 +22,11 @@ const (
 	// IndexNamespace indexes policies by every namespace their callers are in, their own
 	// included: a namespace's labels decide whether egress is denied there.
 	IndexNamespace = "zerotrust.dev/namespace"
+	// IndexWorkloadsIn indexes policies by the namespaces whose workloads they resolve by
+	// label or by ServiceAccount (Service and podSelector targets; Service, podSelector and
+	// workload callers): any workload there may change the ports' numbers, the probes or
+	// the callers' mesh identities.
+	IndexWorkloadsIn = "zerotrust.dev/workloads-in"
 )
 
 func nsName(namespace, name string) string { return namespace + "/" + name }
@@ -44,6 +49,9 @@ func policyRefs(p *ztv1.ServiceAccessPolicy) map[string][]string {
 	if p.Spec.Target.Service != "" {
 		add(IndexService, nsName(p.Namespace, p.Spec.Target.Service))
 	}
+	if p.Spec.Target.Service != "" || p.Spec.Target.PodSelector != nil {
+		add(IndexWorkloadsIn, p.Namespace)
+	}
 	if w := p.Spec.Target.Workload; w != nil {
 		add(IndexWorkload, workloadKey(w.Kind, p.Namespace, w.Name))
 	}
@@ -56,6 +64,9 @@ func policyRefs(p *ztv1.ServiceAccessPolicy) map[string][]string {
 			ns = p.Namespace
 		}
 		add(IndexNamespace, ns)
+		if f.Service != "" || f.Workload != nil || f.PodSelector != nil {
+			add(IndexWorkloadsIn, ns)
+		}
 		switch {
 		case f.Service != "":
 			add(IndexService, nsName(ns, f.Service))
@@ -79,7 +90,7 @@ func podServiceAccount(o client.Object) string {
 // SetupIndexes registers the field indexes the reconcilers and the inventory use.
 func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 	idx := mgr.GetFieldIndexer()
-	for _, index := range []string{IndexService, IndexWorkload, IndexServiceAccount, IndexNamespace} {
+	for _, index := range []string{IndexService, IndexWorkload, IndexServiceAccount, IndexNamespace, IndexWorkloadsIn} {
 		if err := idx.IndexField(ctx, &ztv1.ServiceAccessPolicy{}, index, func(o client.Object) []string {
 			return policyRefs(o.(*ztv1.ServiceAccessPolicy))[index]
 		}); err != nil {

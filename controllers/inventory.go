@@ -48,6 +48,10 @@ func (i *cacheInventory) WorkloadsByServiceAccount(namespace, serviceAccount str
 	return i.workloads.ByServiceAccount(namespace, serviceAccount)
 }
 
+func (i *cacheInventory) WorkloadsIn(namespace string) ([]compiler.Workload, error) {
+	return i.workloads.InNamespace(namespace)
+}
+
 func (i *cacheInventory) ServiceAccountExists(namespace, name string) (bool, error) {
 	sa := &metav1.PartialObjectMetadata{}
 	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))

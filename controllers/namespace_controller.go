@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -23,13 +22,10 @@ import (
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/linkerd"
 )
 
-// Pod Security Admission labels the operator sets on namespaces a baseline selects.
+// Namespace metadata bookkeeping.
 const (
-	LabelPSAEnforce        = "pod-security.kubernetes.io/enforce"
-	LabelPSAEnforceVersion = "pod-security.kubernetes.io/enforce-version"
 	// AnnotationManaged lists the labels and annotations the operator set on a namespace,
 	// so that it knows, without reading managedFields, which namespaces carry them and must
 	// lose them when no baseline asks for them any more.
@@ -40,10 +36,11 @@ const (
 	NamespaceFieldOwner = "zerotrust-operator-namespace"
 )
 
-// NamespaceReconciler sets what baselines put on a namespace itself: the Pod Security
-// labels of the strictest baseline selecting it and, when Linkerd runs, its default-inbound
-// deny annotation. It applies them with its own field owner and removes them when no
-// baseline asks for them any more.
+// NamespaceReconciler sets what baselines put on a namespace itself, as the compiler
+// decides it (compiler.NamespaceMetadata: the Pod Security labels of the strictest baseline
+// selecting it and each active backend's part, e.g. Linkerd's default-inbound deny
+// annotation). It applies them with its own field owner and removes them when no baseline
+// asks for them any more.
 type NamespaceReconciler struct {
 	Client             client.Client
 	Backends           *Backends
@@ -67,7 +64,11 @@ func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Client.List(ctx, &baselines, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
-	labels, annotations := r.desired(baselines.Items, ns)
+	var active []ztv1.Backend
+	if r.Backends != nil {
+		active = r.Backends.Active()
+	}
+	labels, annotations := compiler.NamespaceMetadata(baselines.Items, ns, active)
 	owned := ns.Annotations[AnnotationManaged] != ""
 	if len(labels) == 0 && len(annotations) == 0 && !owned {
 		return ctrl.Result{}, nil
@@ -97,27 +98,6 @@ func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	log.FromContext(ctx).V(1).Info("namespace labels", "labels", labels, "annotations", annotations)
 	return ctrl.Result{}, nil
-}
-
-// desired is what the baselines selecting ns put on it.
-func (r *NamespaceReconciler) desired(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (map[string]string, map[string]string) {
-	labels, annotations := map[string]string{}, map[string]string{}
-	if level := compiler.PodSecurityLevel(baselines, ns); level != "" {
-		labels[LabelPSAEnforce] = string(level)
-		labels[LabelPSAEnforceVersion] = "latest"
-	}
-	if r.Backends != nil && slices.Contains(r.Backends.Active(), ztv1.BackendLinkerd) {
-		for i := range baselines {
-			b := &baselines[i]
-			if ok, err := compiler.BaselineSelects(b, ns); err != nil || !ok || !b.DeletionTimestamp.IsZero() {
-				continue
-			}
-			for k, v := range linkerd.NamespaceAnnotations(compiler.BaselineModel(b, ns.Name)) {
-				annotations[k] = v
-			}
-		}
-	}
-	return labels, annotations
 }
 
 // managedKeys is the value of AnnotationManaged: the sorted keys the operator set.
@@ -168,9 +148,10 @@ func (r *NamespaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil || r.Backends == nil {
 		return err
 	}
-	// Linkerd's default-inbound annotation depends on Linkerd running.
+	// A backend's namespace metadata (Linkerd's default-inbound annotation) depends on the
+	// backend running.
 	return r.Backends.OnInstall(func(backend ztv1.Backend, _ cache.Cache) error {
-		if backend == ztv1.BackendLinkerd {
+		if info, ok := compiler.LookupBackend(backend); ok && info.NamespaceMetadata != nil {
 			go func() { resync <- event.GenericEvent{Object: &corev1.Namespace{}} }()
 		}
 		return nil

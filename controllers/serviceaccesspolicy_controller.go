@@ -110,7 +110,7 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 		}
 	}
 	applyErrs := r.applyAll(ctx, policy, out, live)
-	if err := deleteChildren(ctx, r.Client, live); err != nil {
+	if err := pruneChildren(ctx, r.Client, live, policy.Name); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing stale objects: %w", err)
 	}
 	if err := r.report(ctx, policy, out, applyErrs); err != nil {
@@ -179,10 +179,21 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 	}
 	for _, b := range out.Backends {
 		for _, obj := range b.Objects {
-			// Cross-namespace owner references are not allowed; the finalizer covers those.
-			if obj.GetNamespace() == policy.Namespace {
+			switch {
+			case isShared(obj):
+				current, err := r.sharedCurrent(ctx, obj, live)
+				if err != nil {
+					errs[b.Backend] = err
+					continue
+				}
+				shareWith(obj, current, owner)
+			case obj.GetNamespace() == policy.Namespace:
+				// Cross-namespace owner references are not allowed; the finalizer covers those.
 				obj.SetOwnerReferences([]metav1.OwnerReference{owner})
 			}
+		}
+		if errs[b.Backend] != nil {
+			continue
 		}
 		if err := applyChildren(ctx, r.Client, b.Objects, live, &r.own); err != nil {
 			errs[b.Backend] = err
@@ -191,16 +202,36 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 	return errs
 }
 
+// sharedCurrent is shared object obj as the cache holds it (nil when it does not exist),
+// added to live when the policy is not among its owners yet, so that applyChildren
+// compares with it.
+func (r *ServiceAccessPolicyReconciler) sharedCurrent(ctx context.Context, obj client.Object, live map[childKey]client.Object) (client.Object, error) {
+	k := keyOf(obj)
+	if current, ok := live[k]; ok {
+		return current, nil
+	}
+	current := NewChild(k.gvk)
+	err := r.Backends.Reader(k.gvk, r.Client).Get(ctx, client.ObjectKey{Namespace: k.namespace, Name: k.name}, current)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading shared %s %s/%s: %w", k.gvk.Kind, k.namespace, k.name, err)
+	}
+	current.GetObjectKind().SetGroupVersionKind(k.gvk)
+	live[k] = current
+	return current, nil
+}
+
 // report writes status only when it changed, and records an Event when Ready changes.
 func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs map[ztv1.Backend]error) error {
-	st := policyStatus(policy, out, applyErrs)
+	now := metav1.NewTime(r.Clock.Now())
+	st := compiler.PolicyStatus(policy, out, applyErrs, policy.Status.Conditions, now)
 	before := readyOf(policy.Status.Conditions)
 	if last, ok := r.writes.behind(policy); ok && last.status {
 		// The cache has not seen the last status written: compute over that one (its
 		// transition times), and write only what changed since.
-		seen := *policy
-		seen.Status = ztv1.ServiceAccessPolicyStatus{Conditions: last.conditions}
-		st = policyStatus(&seen, out, applyErrs)
+		st = compiler.PolicyStatus(policy, out, applyErrs, last.conditions, now)
 		if statusDigest(&st) == last.digest {
 			return nil
 		}
@@ -245,7 +276,7 @@ func (r *ServiceAccessPolicyReconciler) removeOrphans(ctx context.Context, key c
 	if err != nil {
 		return fmt.Errorf("listing objects of a deleted policy: %w", err)
 	}
-	return deleteChildren(ctx, r.Client, live)
+	return pruneChildren(ctx, r.Client, live, key.Name)
 }
 
 // finalize removes everything the policy generated, in every namespace, then the finalizer.
@@ -257,7 +288,7 @@ func (r *ServiceAccessPolicyReconciler) finalize(ctx context.Context, policy *zt
 	if err != nil {
 		return fmt.Errorf("listing generated objects: %w", err)
 	}
-	if err := deleteChildren(ctx, r.Client, live); err != nil {
+	if err := pruneChildren(ctx, r.Client, live, policy.Name); err != nil {
 		return fmt.Errorf("removing generated objects: %w", err)
 	}
 	base := policy.DeepCopy()
@@ -296,7 +327,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
 		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
 		WithOptions(controllerOptions(workers, r.SkipNameValidation))
-	for _, gvk := range BuiltinKinds() {
+	for _, gvk := range compiler.BuiltinKinds() {
 		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy), builder.WithPredicates(r.own.predicate(gvk)))
 	}
 	// Workload informers hold CachedWorkloads: watched through the informers themselves.
@@ -376,13 +407,15 @@ func policiesFor(ctx context.Context, c client.Reader, index string, keys []stri
 	return reqs
 }
 
-// workloadRefs: a workload matters to policies that name it and to policies that name the
-// ServiceAccount its pods run as (its labels are that identity's pod selector).
+// workloadRefs: a workload matters to policies that name it, to policies that name the
+// ServiceAccount its pods run as (its labels are that identity's pod selector), and to
+// policies that resolve its namespace's workloads by label or ServiceAccount.
 func workloadRefs(kind ztv1.WorkloadKind) func(client.Object) map[string][]string {
 	return func(o client.Object) map[string][]string {
 		return map[string][]string{
 			IndexWorkload:       {workloadKey(kind, o.GetNamespace(), o.GetName())},
 			IndexServiceAccount: {nsName(o.GetNamespace(), podServiceAccount(o))},
+			IndexWorkloadsIn:    {o.GetNamespace()},
 		}
 	}
 }

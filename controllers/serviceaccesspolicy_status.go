@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
@@ -20,65 +18,15 @@ import (
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
 
-// Reasons set by the reconciler itself; the compiler decides every other reason.
-const (
-	// ReasonApplyFailed: the API server refused a generated object.
-	ReasonApplyFailed = "ApplyFailed"
-)
-
-// refOf names a generated object in status.
-func refOf(o client.Object) ztv1.ObjectReference {
-	gvk := o.GetObjectKind().GroupVersionKind()
-	return ztv1.ObjectReference{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Namespace: o.GetNamespace(), Name: o.GetName()}
-}
-
-// policyStatus computes the status a policy should have after a reconcile: a pure function
-// of the previous status (for condition transition times), the compilation and the errors
-// met while applying (per backend).
-func policyStatus(p *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs map[ztv1.Backend]error) ztv1.ServiceAccessPolicyStatus {
-	st := ztv1.ServiceAccessPolicyStatus{
-		ObservedGeneration: p.Generation,
-		Target:             out.Target,
-		Callers:            int32(len(p.Spec.From)),
-		Conditions:         append([]metav1.Condition(nil), p.Status.Conditions...),
-	}
-	if out.NextTransition != nil {
-		t := metav1.NewTime(*out.NextTransition)
-		st.NextTransition = &t
-	}
-	ready := metav1.Condition{Type: ztv1.ConditionReady, ObservedGeneration: p.Generation,
-		Status: metav1.ConditionFalse, Reason: out.Ready.Reason, Message: out.Ready.Message}
-	if out.Ready.Status {
-		ready.Status = metav1.ConditionTrue
-	}
-	var failed []string
-	for _, b := range out.Backends {
-		bs := ztv1.BackendStatus{Name: b.Backend, State: b.State, Message: b.Message}
-		if err := applyErrs[b.Backend]; err != nil {
-			bs.State, bs.Message = ztv1.BackendFailed, err.Error()
-			failed = append(failed, string(b.Backend))
-		}
-		for _, o := range b.Objects {
-			bs.Objects = append(bs.Objects, refOf(o))
-		}
-		st.Backends = append(st.Backends, bs)
-	}
-	if len(failed) > 0 {
-		sort.Strings(failed)
-		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonApplyFailed
-		ready.Message = "the API server refused objects of backend(s) " + strings.Join(failed, ", ") +
-			"; see status.backends for its message"
-	}
-	meta.SetStatusCondition(&st.Conditions, ready)
-	return st
-}
+// ReasonApplyFailed: the API server refused a generated object (compiler.ReasonApplyFailed).
+const ReasonApplyFailed = compiler.ReasonApplyFailed
 
 // PolicyStatusPatch is the status write of a reconcile that compiled p into out (the
 // inactive backends appended, as the reconciler does) and applied all of it: the merge
 // patch the reconciler sends to the status subresource. The benchmark writes it without an
 // operator to measure the least a converge must write.
 func PolicyStatusPatch(p *ztv1.ServiceAccessPolicy, out *compiler.Output) ([]byte, error) {
-	st := policyStatus(p, out, nil)
+	st := compiler.PolicyStatus(p, out, nil, p.Status.Conditions, metav1.Now())
 	return statusPatch(&st)
 }
 

@@ -158,12 +158,21 @@ func (wc *WorkloadCache) Get(kind ztv1.WorkloadKind, namespace, name string) (*c
 	return &out, nil
 }
 
+// InNamespace returns copies of the workloads of namespace, sorted by kind and name.
+func (wc *WorkloadCache) InNamespace(namespace string) ([]compiler.Workload, error) {
+	return wc.byIndex(toolscache.NamespaceIndex, namespace)
+}
+
 // ByServiceAccount returns copies of the workloads whose pods run as serviceAccount in
 // namespace, sorted by kind and name.
 func (wc *WorkloadCache) ByServiceAccount(namespace, serviceAccount string) ([]compiler.Workload, error) {
+	return wc.byIndex(indexPodServiceAccount, nsName(namespace, serviceAccount))
+}
+
+func (wc *WorkloadCache) byIndex(index, key string) ([]compiler.Workload, error) {
 	var out []compiler.Workload
 	for _, k := range workloadKinds {
-		objs, err := wc.indexers[k.kind].ByIndex(indexPodServiceAccount, nsName(namespace, serviceAccount))
+		objs, err := wc.indexers[k.kind].ByIndex(index, key)
 		if err != nil {
 			return nil, err
 		}

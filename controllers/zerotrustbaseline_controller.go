@@ -140,11 +140,16 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	opts.Backends = r.Backends.Active()
 	compiled := make([]compiledNamespace, len(matched))
 	for i := range matched {
-		eff, others := effective(b, all.Items, &matched[i])
+		// What b enforces here given the other baselines is the compiler's decision, the
+		// same kubectl-zt render makes.
+		eff, others := compiler.EffectiveBaseline(b, all.Items, &matched[i])
 		for _, o := range others {
 			overlaps[o] = true
 		}
 		compiled[i] = compiledNamespace{name: matched[i].Name, compile: func() ([]client.Object, error) {
+			if eff == nil {
+				return nil, nil
+			}
 			objs, err := compiler.CompileBaseline(eff, &matched[i], opts)
 			if err != nil {
 				return nil, fmt.Errorf("compiling for namespace %s: %w", matched[i].Name, err)
@@ -228,30 +233,6 @@ func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compil
 		maps.Copy(live, part)
 	}
 	return first
-}
-
-// effective is b as enforced in ns when other baselines select ns too: the stricter of
-// them applies. Default-deny NetworkPolicies add up by themselves (isolation is a union);
-// DNS is allowed only if every baseline that denies egress there allows it. It returns the
-// names of the other baselines.
-func effective(b *ztv1.ZeroTrustBaseline, all []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (*ztv1.ZeroTrustBaseline, []string) {
-	var others []string
-	eff := b
-	for i := range all {
-		o := &all[i]
-		if o.Name == b.Name || !o.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if ok, err := compiler.BaselineSelects(o, ns); err != nil || !ok {
-			continue
-		}
-		others = append(others, o.Name)
-		if compiler.DeniesEgress(o) && !o.Spec.Network.AllowDNS && b.Spec.Network != nil && b.Spec.Network.AllowDNS && eff == b {
-			eff = b.DeepCopy()
-			eff.Spec.Network.AllowDNS = false
-		}
-	}
-	return eff, others
 }
 
 func sortedSet(m map[string]bool) []string {
@@ -365,7 +346,7 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&ztv1.ZeroTrustBaseline{}, builder.WithPredicates(specOrDeletion)).
 		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
 		WithOptions(controllerOptions(2, r.SkipNameValidation))
-	for _, gvk := range BuiltinKinds() {
+	for _, gvk := range compiler.BuiltinKinds() {
 		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline), builder.WithPredicates(r.own.predicate(gvk)))
 	}
 	if r.Clock == nil {

@@ -8,7 +8,7 @@ import (
 // ServiceAccessPolicySpec says which callers may reach one target, on which ports and
 // endpoints, in which mode and for how long.
 // +kubebuilder:validation:XValidation:rule="!has(self.target.external) || self.from.all(f, !has(f.namespace) && !has(f.cidr))",message="from: an external target opens egress of callers in this namespace only: remove namespace and cidr from every from entry"
-// +kubebuilder:validation:XValidation:rule="!has(self.target.kubernetesAPI) || self.from.all(f, has(f.serviceAccount))",message="from: a kubernetesAPI target is reached by ServiceAccounts only: every from entry must set serviceAccount"
+// +kubebuilder:validation:XValidation:rule="!has(self.target.kubernetesAPI) || self.from.all(f, has(f.serviceAccount) || has(f.workload))",message="from: a kubernetesAPI target is reached by ServiceAccounts: every from entry must set serviceAccount, or workload (the ServiceAccount it runs as)"
 // +kubebuilder:validation:XValidation:rule="!has(self.target.kubernetesAPI) || !has(self.ports)",message="ports: a kubernetesAPI target takes no ports; list the API rules in target.kubernetesAPI.rules"
 type ServiceAccessPolicySpec struct {
 	// target is what the policy opens: exactly one of service, workload, podSelector,
@@ -284,13 +284,17 @@ const (
 )
 
 // BackendState says what a backend did with a policy.
-// +kubebuilder:validation:Enum=Applied;NotInstalled;Disabled;Failed;Skipped
+// +kubebuilder:validation:Enum=Applied;Partial;NotInstalled;Disabled;Failed;Skipped
 type BackendState string
 
 // Backend states.
 const (
 	// BackendApplied: the backend's objects are in the cluster as generated.
 	BackendApplied BackendState = "Applied"
+	// BackendPartial: the backend's objects are in the cluster as generated and isolate the
+	// target, but they admit less than the policy declares: the message names the callers
+	// or ports the backend cannot express, which it denies.
+	BackendPartial BackendState = "Partial"
 	// BackendNotInstalled: the backend's CRDs are not served in this cluster.
 	BackendNotInstalled BackendState = "NotInstalled"
 	// BackendDisabled: the backend was turned off by a flag.
@@ -306,9 +310,9 @@ const (
 type BackendStatus struct {
 	// name of the backend.
 	Name Backend `json:"name"`
-	// state is Applied, NotInstalled, Disabled, Failed or Skipped.
+	// state is Applied, Partial, NotInstalled, Disabled, Failed or Skipped.
 	State BackendState `json:"state"`
-	// message explains a Failed or Skipped state.
+	// message explains a Partial, Failed or Skipped state.
 	// +optional
 	Message string `json:"message,omitempty"`
 	// objects the backend generated (or, in DryRun, would generate).

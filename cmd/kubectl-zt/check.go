@@ -8,14 +8,18 @@ import (
 	"strings"
 	"time"
 
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/cilium"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/istio"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/networkpolicy"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/inventory/static"
 )
@@ -23,27 +27,36 @@ import (
 type checkFlags struct {
 	common
 	from, to, port, protocol, method, path string
+	verb, resource, resourceName           string
 }
 
-// runCheck renders the input like render and evaluates the resulting NetworkPolicies (and
-// any NetworkPolicies in the input) for one call. KIND is Pod, Deployment, StatefulSet,
-// DaemonSet or Service; NS/ may be left out (see -n); an IP address stands for a peer
-// outside the cluster. For a Service destination, --port is a Service port, translated to
-// the pods' port. With --method/--path, the HTTP rules of the granting
-// ServiceAccessPolicies apply too: that is what a mesh or Cilium enforces, while a
-// NetworkPolicy only sees the port.
+// runCheck renders the input like render and judges one call in every enforcement layer
+// that applies to it: NetworkPolicy (the rendered NetworkPolicies and those of the input),
+// and, among --backends, Istio, Linkerd and Cilium (the rendered objects, each by an
+// evaluator of that layer's documented semantics), or, for a call to the Kubernetes API
+// (--verb, --resource), RBAC. KIND is Pod, Deployment, StatefulSet, DaemonSet, Service or
+// (for --from) ServiceAccount; NS/ may be left out (see -n); an IP address stands for a
+// peer outside the cluster. For a Service destination, --port is a Service port,
+// translated to the pods' port. The call is allowed (exit 0) only when every layer allows
+// it; otherwise exit 1 names the layers that deny.
 func runCheck(args []string, stdin io.Reader, stdout, _ io.Writer, clock func() time.Time) error {
 	var c checkFlags
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	c.register(fs)
 	fs.StringVar(&c.from, "from", "", "caller: NS/KIND/NAME or an IP address")
-	fs.StringVar(&c.to, "to", "", "destination: NS/KIND/NAME or an IP address")
+	fs.StringVar(&c.to, "to", "", "destination: NS/KIND/NAME or an IP address; for a Kubernetes API call (--verb), the namespace of the request (default: the caller's)")
 	fs.StringVar(&c.port, "port", "", "destination port: number or name (a Service port for a Service destination)")
 	fs.StringVar(&c.protocol, "protocol", "TCP", "TCP, UDP or SCTP")
-	fs.StringVar(&c.method, "method", "", "HTTP method, e.g. GET")
-	fs.StringVar(&c.path, "path", "", "HTTP path, e.g. /items/42")
+	fs.StringVar(&c.method, "method", "", "HTTP method, e.g. GET (default GET when --path is given); without --method and --path, layers judge a plain TCP connection")
+	fs.StringVar(&c.path, "path", "", "HTTP path, e.g. /items/42 (default / when --method is given)")
+	fs.StringVar(&c.verb, "verb", "", "Kubernetes API call: the verb, e.g. get (with --resource; judged by RBAC)")
+	fs.StringVar(&c.resource, "resource", "", "Kubernetes API call: RESOURCE[.GROUP][/SUBRESOURCE], e.g. configmaps, deployments.apps, pods/log")
+	fs.StringVar(&c.resourceName, "resource-name", "", "Kubernetes API call: the name of the object, when the request names one")
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
 		return err
+	}
+	if c.verb != "" || c.resource != "" || c.resourceName != "" {
+		return c.runAPI(stdin, stdout, clock)
 	}
 	return c.run(stdin, stdout, clock)
 }
@@ -53,6 +66,37 @@ type endpoint struct {
 	networkpolicy.Endpoint
 	desc    string
 	service *corev1.Service // set for a Service destination
+	// serviceAccount the pods run as; "" for an address.
+	serviceAccount string
+	// noPods is set for a ServiceAccount that no workload or pod of the input runs as.
+	noPods bool
+}
+
+// layer is one enforcement layer's verdict on the call.
+type layer struct {
+	name    string
+	allowed bool
+	// why completes "NAME: allowed" or "NAME: denied".
+	why string
+	// detail are further lines, printed under the layer's.
+	detail []string
+	// ingressBy and egressBy are the objects that admit the call at the destination and
+	// at the source; their labels name the ServiceAccessPolicy that generated them.
+	ingressBy, egressBy []metav1.Object
+}
+
+func (l layer) verdict() string {
+	w := "denied"
+	if l.allowed {
+		w = "allowed"
+	}
+	switch {
+	case l.why == "":
+		return w
+	case strings.HasPrefix(l.why, w):
+		return l.why
+	}
+	return w + ": " + l.why
 }
 
 func (c *checkFlags) run(stdin io.Reader, stdout io.Writer, clock func() time.Time) error {
@@ -71,6 +115,17 @@ func (c *checkFlags) run(stdin io.Reader, stdout io.Writer, clock func() time.Ti
 	if (c.method != "" || c.path != "") && proto != corev1.ProtocolTCP {
 		return usageErr("--method and --path apply to TCP only")
 	}
+	if c.path != "" && !strings.HasPrefix(c.path, "/") {
+		return usageErr("--path: %q does not start with /", c.path)
+	}
+	// An HTTP request has both: the one left out is GET or /, and the call line says so.
+	switch {
+	case c.method != "" && c.path == "":
+		c.path = "/"
+	case c.path != "" && c.method == "":
+		c.method = "GET"
+	}
+	c.method = strings.ToUpper(c.method)
 	l, err := c.load(stdin, clock)
 	if err != nil {
 		return err
@@ -83,24 +138,142 @@ func (c *checkFlags) run(stdin io.Reader, stdout io.Writer, clock func() time.Ti
 	if err != nil {
 		return err
 	}
+	for _, e := range []*endpoint{src, dst} {
+		if e.noPods {
+			return usageErr("%s runs no workload or pod of the input, so the labels of its pods are unknown; name a Pod or a workload", e.desc)
+		}
+	}
 	port, err := destinationPort(dst, c.port, proto)
 	if err != nil {
 		return err
 	}
-
 	r, err := l.render()
 	if err != nil {
 		return err
 	}
-	policies := l.inv.NetworkPolicies()
-	for _, o := range r.Objects {
+
+	layers, err := c.networkLayers(l, r, src, dst, port)
+	if err != nil {
+		return err
+	}
+	call := fmt.Sprintf("%s -> %s port %s", src.desc, dst.desc, describePort(port))
+	if c.method != "" || c.path != "" {
+		call += " " + strings.TrimSpace(c.method+" "+c.path)
+	}
+	return report(stdout, call, layers)
+}
+
+// report prints the verdict: the call, allowed or the layers that deny it, and one line
+// per layer. It returns the exit code as an error when a layer denies.
+func report(w io.Writer, call string, layers []layer) error {
+	var denying []string
+	var first *layer
+	for i := range layers {
+		if !layers[i].allowed {
+			denying = append(denying, layers[i].name)
+			if first == nil {
+				first = &layers[i]
+			}
+		}
+	}
+	if first != nil {
+		_, _ = fmt.Fprintf(w, "denied by %s: %s: %s\n", joinAnd(denying), call, first.why)
+	} else {
+		grants := grantingPolicies(layers)
+		switch {
+		case len(grants) > 0:
+			names := make([]string, 0, len(grants))
+			for _, g := range grants {
+				names = append(names, "ServiceAccessPolicy "+g.Namespace+"/"+g.Name)
+			}
+			_, _ = fmt.Fprintf(w, "allowed: %s by %s\n", call, strings.Join(names, ", "))
+		default:
+			_, _ = fmt.Fprintf(w, "allowed: %s: no ServiceAccessPolicy needed\n", call)
+		}
+	}
+	for _, l := range layers {
+		_, _ = fmt.Fprintf(w, "  %s: %s\n", l.name, l.verdict())
+		for _, d := range l.detail {
+			_, _ = fmt.Fprintf(w, "    %s\n", d)
+		}
+	}
+	if first != nil {
+		return &exitError{code: exitDenied}
+	}
+	return nil
+}
+
+func joinAnd(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// networkLayers judges a call between pods (or addresses) in every layer that applies:
+// NetworkPolicy when its backend is on or the input holds NetworkPolicies, and each mesh
+// and Cilium among --backends. With Cilium, NetworkPolicies are judged in its layer: Cilium
+// enforces them with the same engine, so that a NetworkPolicy rule admitting a peer on a
+// port admits every HTTP request of it there, whatever a CiliumNetworkPolicy adds.
+func (c *checkFlags) networkLayers(l *loaded, r *compiler.Rendering, src, dst *endpoint, port networkpolicy.Port) ([]layer, error) {
+	var out []layer
+	inputNPs := l.inv.NetworkPolicies()
+	// Cilium enforces NetworkPolicies itself, together with its own policies: where it
+	// runs, they are judged in its layer.
+	cilium := l.on(ztv1.BackendCilium)
+	if !cilium && (l.on(ztv1.BackendNetworkPolicy) || len(inputNPs) > 0) {
+		out = append(out, networkPolicyLayer(inputNPs, r.Objects, src, dst, port))
+	}
+	l7 := false // a layer that judges methods and paths
+	if l.on(ztv1.BackendIstio) && dst.IsPod() {
+		lay, err := c.istioLayer(l, r.Objects, src, dst, port)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lay)
+		l7 = true
+	}
+	if l.on(ztv1.BackendLinkerd) && dst.IsPod() {
+		lay, err := linkerdLayer(l, r, src, dst, port, c.method, c.path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lay)
+		l7 = true
+	}
+	if cilium && (src.IsPod() || dst.IsPod()) {
+		objs := append([]client.Object(nil), r.Objects...)
+		for i := range inputNPs {
+			objs = append(objs, &inputNPs[i])
+		}
+		out = append(out, c.ciliumLayer(objs, src, dst, port))
+		l7 = true
+	}
+	if len(out) == 0 {
+		return nil, usageErr("no layer in --backends governs calls between pods: add networkpolicy, istio, linkerd or cilium")
+	}
+	if !l7 && (c.method != "" || c.path != "") {
+		// No layer judges methods and paths: say what the granting policies declare, so
+		// that a reviewer is not told a request the policy refuses is fine.
+		why := l.checkHTTP(grantingPolicies(out), port, c.method, c.path)
+		lay := layer{name: "declared HTTP rules", allowed: why == "", why: why}
+		if lay.allowed {
+			lay.why = "the HTTP rules of the granting policies admit the request (no layer in --backends enforces them: add istio, linkerd or cilium)"
+		}
+		out = append(out, lay)
+	}
+	return out, nil
+}
+
+func networkPolicyLayer(inputNPs []networkingv1.NetworkPolicy, rendered []client.Object, src, dst *endpoint, port networkpolicy.Port) layer {
+	policies := inputNPs
+	for _, o := range rendered {
 		if np, ok := o.(*networkingv1.NetworkPolicy); ok {
 			policies = append(policies, *np)
 		}
 	}
 	v := networkpolicy.Evaluate(policies, src.Endpoint, dst.Endpoint, port)
-	call := fmt.Sprintf("%s -> %s port %s", src.desc, dst.desc, describePort(port))
-
+	lay := layer{name: "NetworkPolicy", allowed: v.Allowed()}
 	if !v.Allowed() {
 		var why []string
 		if !v.Egress.Allowed() {
@@ -111,59 +284,128 @@ func (c *checkFlags) run(stdin io.Reader, stdout io.Writer, clock func() time.Ti
 			why = append(why, fmt.Sprintf("ingress of %s is isolated by NetworkPolicy %s and no NetworkPolicy allows this call",
 				dst.desc, strings.Join(v.Ingress.IsolatedBy, ", ")))
 		}
-		_, _ = fmt.Fprintf(stdout, "denied: %s: %s\n", call, strings.Join(why, "; "))
-		return &exitError{code: exitDenied}
+		lay.why = strings.Join(why, "; ")
 	}
-
-	grants := grantingPolicies(v)
-	if c.method != "" || c.path != "" {
-		if denied := l.checkHTTP(grants, port, c.method, c.path); denied != "" {
-			_, _ = fmt.Fprintf(stdout, "denied: %s %s %s: %s\n", call, c.method, c.path, denied)
-			return &exitError{code: exitDenied}
+	for _, d := range []struct {
+		dir, who string
+		s        networkpolicy.Side
+	}{{"egress", src.desc, v.Egress}, {"ingress", dst.desc, v.Ingress}} {
+		if line := sideLine(d.dir, d.who, d.s); line != "" {
+			lay.detail = append(lay.detail, line)
 		}
 	}
-	switch {
-	case len(grants) > 0:
-		names := make([]string, 0, len(grants))
-		for _, g := range grants {
-			names = append(names, "ServiceAccessPolicy "+g.Namespace+"/"+g.Name)
-		}
-		_, _ = fmt.Fprintf(stdout, "allowed: %s by %s\n", call, strings.Join(names, ", "))
-	default:
-		_, _ = fmt.Fprintf(stdout, "allowed: %s: no ServiceAccessPolicy needed\n", call)
+	for _, np := range v.Ingress.AllowedBy {
+		lay.ingressBy = append(lay.ingressBy, np)
 	}
-	printSide(stdout, "egress", src.desc, v.Egress)
-	printSide(stdout, "ingress", dst.desc, v.Ingress)
-	return nil
+	for _, np := range v.Egress.AllowedBy {
+		lay.egressBy = append(lay.egressBy, np)
+	}
+	return lay
 }
 
-func printSide(w io.Writer, dir, who string, s networkpolicy.Side) {
+func sideLine(dir, who string, s networkpolicy.Side) string {
 	switch {
 	case !s.Applies:
+		return ""
 	case !s.Isolated:
-		_, _ = fmt.Fprintf(w, "  %s: %s is not isolated for %s (no NetworkPolicy selects it)\n", dir, who, dir)
-	default:
-		names := make([]string, 0, len(s.AllowedBy))
-		for _, np := range s.AllowedBy {
-			names = append(names, np.Namespace+"/"+np.Name)
-		}
-		_, _ = fmt.Fprintf(w, "  %s: allowed by NetworkPolicy %s\n", dir, strings.Join(names, ", "))
+		return fmt.Sprintf("%s: %s is not isolated for %s (no NetworkPolicy selects it)", dir, who, dir)
+	case len(s.AllowedBy) == 0:
+		return fmt.Sprintf("%s: isolated by NetworkPolicy %s; none allows this call", dir, strings.Join(s.IsolatedBy, ", "))
 	}
+	names := make([]string, 0, len(s.AllowedBy))
+	for _, np := range s.AllowedBy {
+		names = append(names, np.Namespace+"/"+np.Name)
+	}
+	return fmt.Sprintf("%s: allowed by NetworkPolicy %s", dir, strings.Join(names, ", "))
 }
 
-// grantingPolicies are the ServiceAccessPolicies behind the NetworkPolicies that admit the
-// call, found by their labels: ingress first (the target's owner grants), else egress.
-func grantingPolicies(v networkpolicy.Verdict) []metav1.ObjectMeta {
+// principal is the mesh identity of a caller: its ServiceAccount's SPIFFE path, or "" for
+// an address outside the cluster (plaintext, no identity).
+func principal(trustDomain string, e *endpoint) string {
+	if !e.IsPod() || e.serviceAccount == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/ns/%s/sa/%s", trustDomain, e.Namespace, e.serviceAccount)
+}
+
+func sourceIP(e *endpoint) string {
+	if e.IsPod() {
+		return ""
+	}
+	return e.IP.String()
+}
+
+// istioLayer judges the call at the destination's sidecar with the rendered
+// AuthorizationPolicies. The caller is taken to be in the mesh (mutual TLS, its
+// ServiceAccount's identity); an address is a plaintext peer.
+func (c *checkFlags) istioLayer(l *loaded, rendered []client.Object, src, dst *endpoint, port networkpolicy.Port) (layer, error) {
+	if port.Number == 0 {
+		return layer{}, usageErr("--port: the number of port %q on %s is unknown (no container port of its pods has that name), and Istio matches port numbers", port.Name, dst.desc)
+	}
+	var aps []client.Object
+	for _, o := range rendered {
+		if ap, ok := o.(*securityv1.AuthorizationPolicy); ok {
+			aps = append(aps, ap)
+		}
+	}
+	ok, why := istio.Evaluate(aps, istio.Destination{Namespace: dst.Namespace, Labels: dst.PodLabels},
+		istio.Request{Principal: principal(l.opts.TrustDomain, src), IP: sourceIP(src), Port: port.Number, Method: c.method, Path: c.path})
+	lay := layer{name: "Istio", allowed: ok, why: why}
+	if ok {
+		for _, o := range aps {
+			if names(why, "AuthorizationPolicy", o) {
+				lay.ingressBy = append(lay.ingressBy, o)
+			}
+		}
+	} else if c.method == "" && c.path == "" {
+		lay.why += " (judged as a plain TCP connection: give --method and --path to judge an HTTP request)"
+	}
+	return lay, nil
+}
+
+// ciliumLayer judges the call with the CiliumNetworkPolicies and NetworkPolicies among
+// objs, which Cilium enforces as one set of rules, at the source's egress and the
+// destination's ingress.
+func (c *checkFlags) ciliumLayer(objs []client.Object, src, dst *endpoint, port networkpolicy.Port) layer {
+	peer := func(e *endpoint) cilium.Peer {
+		return cilium.Peer{Namespace: e.Namespace, NamespaceLabels: e.NamespaceLabels, Labels: e.PodLabels,
+			ServiceAccount: e.serviceAccount, Ports: e.Ports, IP: e.IP}
+	}
+	v := cilium.Decide(objs, cilium.Request{Source: peer(src), Destination: peer(dst),
+		Port: port.Number, PortName: port.Name, Protocol: string(port.Protocol), Method: c.method, Path: c.path})
+	lay := layer{name: "Cilium", allowed: v.Allowed(), why: v.Why()}
+	if !lay.allowed && v.Err == nil && c.method == "" && c.path == "" && (len(v.Ingress.L7) > 0 || len(v.Egress.L7) > 0) {
+		lay.why += " (judged as a plain TCP connection: give --method and --path to judge an HTTP request)"
+	}
+	for _, u := range v.Ingress.AllowedBy {
+		lay.ingressBy = append(lay.ingressBy, u)
+	}
+	for _, u := range v.Egress.AllowedBy {
+		lay.egressBy = append(lay.egressBy, u)
+	}
+	return lay
+}
+
+// grantingPolicies are the ServiceAccessPolicies behind the objects that admit the call,
+// found by their labels: those admitting it at the destination first (the target's owner
+// grants), else at the source.
+func grantingPolicies(layers []layer) []metav1.ObjectMeta {
 	seen := map[string]bool{}
 	var out []metav1.ObjectMeta
-	for _, side := range []networkpolicy.Side{v.Ingress, v.Egress} {
-		for _, np := range side.AllowedBy {
-			ns, name := np.Labels[ztv1.LabelPolicyNamespace], np.Labels[ztv1.LabelPolicyName]
-			if name == "" || seen[ns+"/"+name] {
-				continue
+	for _, egress := range []bool{false, true} {
+		for _, l := range layers {
+			objs := l.ingressBy
+			if egress {
+				objs = l.egressBy
 			}
-			seen[ns+"/"+name] = true
-			out = append(out, metav1.ObjectMeta{Namespace: ns, Name: name})
+			for _, o := range objs {
+				ns, name := o.GetLabels()[ztv1.LabelPolicyNamespace], o.GetLabels()[ztv1.LabelPolicyName]
+				if name == "" || seen[ns+"/"+name] {
+					continue
+				}
+				seen[ns+"/"+name] = true
+				out = append(out, metav1.ObjectMeta{Namespace: ns, Name: name})
+			}
 		}
 		if len(out) > 0 {
 			break
@@ -201,7 +443,7 @@ func (l *loaded) checkHTTP(grants []metav1.ObjectMeta, port networkpolicy.Port, 
 	if len(why) == 0 {
 		return ""
 	}
-	return strings.Join(why, "; ") + " (enforced by a mesh or Cilium; a NetworkPolicy alone enforces the port)"
+	return strings.Join(why, "; ") + " (as declared: no layer in --backends enforces methods and paths; add istio, linkerd or cilium to judge them as the cluster does)"
 }
 
 func portIs(p intstr.IntOrString, port networkpolicy.Port) bool {
@@ -260,16 +502,20 @@ func resolveEndpoint(inv *static.Inventory, s, defaultNS, flag string) (*endpoin
 	notFound := func(k string) error {
 		return usageErr("%s: %s %s/%s is not in the input", flag, k, ns, name)
 	}
+	// fromWorkload takes the pods' labels, ports and ServiceAccount from a pod template.
+	fromWorkload := func(w *compiler.Workload) {
+		e.PodLabels, e.Ports, e.serviceAccount = w.PodLabels, w.Ports, w.ServiceAccount
+	}
+	fromPod := func(p *corev1.Pod) {
+		fromWorkload(compiler.WorkloadFromTemplate("", ns, p.Name, &corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}))
+	}
 	switch kind {
 	case "pod", "pods", "po":
 		p := inv.Pod(ns, name)
 		if p == nil {
 			return nil, notFound("Pod")
 		}
-		e.PodLabels = p.Labels
-		for _, c := range p.Spec.Containers {
-			e.Ports = append(e.Ports, c.Ports...)
-		}
+		fromPod(p)
 		e.desc = ns + "/Pod/" + name
 	case "deployment", "deploy", "statefulset", "sts", "daemonset", "ds":
 		k := map[string]ztv1.WorkloadKind{
@@ -281,8 +527,30 @@ func resolveEndpoint(inv *static.Inventory, s, defaultNS, flag string) (*endpoin
 		if w == nil {
 			return nil, notFound(string(k))
 		}
-		e.PodLabels, e.Ports = w.PodLabels, w.Ports
+		fromWorkload(w)
 		e.desc = ns + "/" + string(k) + "/" + name
+	case "serviceaccount", "sa":
+		if flag != "--from" {
+			return nil, usageErr("%s: a ServiceAccount is a caller, not a destination", flag)
+		}
+		if ok, _ := inv.ServiceAccountExists(ns, name); !ok {
+			return nil, notFound("ServiceAccount")
+		}
+		e.desc = ns + "/ServiceAccount/" + name
+		e.serviceAccount = name
+		// The pods that run as it: those of the first workload, else the first pod.
+		if ws, _ := inv.WorkloadsByServiceAccount(ns, name); len(ws) > 0 {
+			fromWorkload(&ws[0])
+			break
+		}
+		e.noPods = true
+		for _, p := range inv.Pods(ns) {
+			if w := compiler.WorkloadFromTemplate("", ns, p.Name, &corev1.PodTemplateSpec{Spec: p.Spec}); w.ServiceAccount == name {
+				fromPod(&p)
+				e.noPods = false
+				break
+			}
+		}
 	case "service", "svc":
 		svc, _ := inv.Service(ns, name)
 		if svc == nil {
@@ -300,23 +568,21 @@ func resolveEndpoint(inv *static.Inventory, s, defaultNS, flag string) (*endpoin
 		found := false
 		for _, w := range inv.Workloads(ns) {
 			if sel.Matches(labels.Set(w.PodLabels)) {
-				e.PodLabels, e.Ports, found = w.PodLabels, w.Ports, true
+				fromWorkload(&w)
+				found = true
 				break
 			}
 		}
 		if !found {
 			for _, p := range inv.Pods(ns) {
 				if sel.Matches(labels.Set(p.Labels)) {
-					e.PodLabels = p.Labels
-					for _, c := range p.Spec.Containers {
-						e.Ports = append(e.Ports, c.Ports...)
-					}
+					fromPod(&p)
 					break
 				}
 			}
 		}
 	default:
-		return nil, usageErr("%s: unknown kind %q; use Pod, Deployment, StatefulSet, DaemonSet or Service", flag, parts[0])
+		return nil, usageErr("%s: unknown kind %q; use Pod, Deployment, StatefulSet, DaemonSet, Service or (for --from) ServiceAccount", flag, parts[0])
 	}
 	return e, nil
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -81,9 +80,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, clock func() 
 const usage = `kubectl-zt renders and checks zerotrust.dev policies offline, with the operator's compiler.
 
 Commands:
-  render -f PATH...   print the objects the operator would create, as a YAML stream
-  check -f PATH... --from NS/KIND/NAME --to NS/KIND/NAME --port P [--method M --path X]
-                      exit 0 and the granting policy if the call is allowed, 1 and the reason if not
+  render -f PATH... [--backends LIST] [--status]
+                      print the objects the operator would create, as a YAML stream (with
+                      --status: the status each ServiceAccessPolicy would get instead); one
+                      warning line on stderr per policy that is not Ready and per backend
+                      that does not enforce all a policy declares (Partial, Failed)
+  check -f PATH... --from NS/KIND/NAME --to NS/KIND/NAME --port P [--method M --path X] [--backends LIST]
+                      judge the call in every enforcement layer that applies (NetworkPolicy,
+                      and Istio, Linkerd, Cilium among --backends): exit 0 and the granting
+                      policy if every layer allows it, 1 and the layers that deny if not
+  check -f PATH... --from NS/KIND/NAME --verb V --resource R[.GROUP][/SUB] [--resource-name N] [--to NS]
+                      judge a call to the Kubernetes API with the generated Roles (RBAC)
   audit [--kubeconfig PATH --context NAME]
                       over-privilege findings in the namespaces the cluster's baselines select;
                       exit 1 when there are any
@@ -178,56 +185,28 @@ func (l *loaded) render() (*compiler.Rendering, error) {
 	return r, nil
 }
 
-var backendNames = map[string]ztv1.Backend{
-	"networkpolicy": ztv1.BackendNetworkPolicy,
-	"istio":         ztv1.BackendIstio,
-	"linkerd":       ztv1.BackendLinkerd,
-	"cilium":        ztv1.BackendCilium,
-	"rbac":          ztv1.BackendRBAC,
-}
-
-// allBackends is the order of "all", and the order backends run in whatever the order of
-// the flag, so that output never depends on how the flag was written.
-var allBackends = []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendIstio, ztv1.BackendLinkerd, ztv1.BackendCilium, ztv1.BackendRBAC}
-
+// parseBackends reads --backends: backend names (any case) or all, as the compiler's
+// registry knows them, in registry order whatever the order written, so that output never
+// depends on how the flag was written.
 func parseBackends(s string) ([]ztv1.Backend, error) {
-	want := map[ztv1.Backend]bool{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.ToLower(strings.TrimSpace(part))
-		switch {
-		case part == "":
-		case part == "all":
-			for _, b := range allBackends {
-				want[b] = true
-			}
-		case backendNames[part] != "":
-			want[backendNames[part]] = true
-		default:
-			names := make([]string, 0, len(backendNames))
-			for n := range backendNames {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			return nil, usageErr("--backends: unknown backend %q; use %s or all", part, strings.Join(names, ", "))
-		}
+	backends, err := compiler.ParseBackendList(s)
+	if err != nil {
+		return nil, usageErr("--backends: %v", err)
 	}
-	var out []ztv1.Backend
-	for _, b := range allBackends {
-		if want[b] {
-			out = append(out, b)
-		}
-	}
-	return out, nil
+	return backends, nil
 }
 
-// runRender prints the objects the operator would apply. Policies that are not Ready (a
-// missing Service, an expired policy...) are reported on stderr; they render nothing, as in
-// the cluster, and do not fail the command: under GitOps what they refer to may come from
-// another repository.
+// runRender prints the objects the operator would apply, or with --status the status each
+// policy would get. Every policy that is not Ready (a missing Service, a caller left out...)
+// and every backend that does not enforce all a policy declares is a warning on stderr
+// (see renderWarnings); they do not fail the command: under GitOps what they refer to may
+// come from another repository.
 func runRender(args []string, stdin io.Reader, stdout, stderr io.Writer, clock func() time.Time) error {
 	var c common
+	var status bool
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	c.register(fs)
+	fs.BoolVar(&status, "status", false, "print, instead of the objects, the status the operator would write to each ServiceAccessPolicy, as a YAML stream")
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
 		return err
 	}
@@ -239,17 +218,43 @@ func runRender(args []string, stdin io.Reader, stdout, stderr io.Writer, clock f
 	if err != nil {
 		return err
 	}
-	out, err := compiler.EncodeYAML(r.Objects)
+	var out []byte
+	if status {
+		out, err = encodeStatuses(l, r)
+	} else {
+		out, err = compiler.EncodeYAML(r.Objects)
+	}
 	if err != nil {
 		return err
 	}
 	if _, err := stdout.Write(out); err != nil {
 		return err
 	}
-	for _, p := range r.Policies {
-		if !p.Output.Ready.Status {
-			_, _ = fmt.Fprintf(stderr, "warning: ServiceAccessPolicy %s/%s is not Ready (%s): %s\n", p.Namespace, p.Name, p.Output.Ready.Reason, p.Output.Ready.Message)
-		}
+	for _, w := range renderWarnings(r) {
+		_, _ = fmt.Fprintln(stderr, w)
 	}
 	return nil
+}
+
+// renderWarnings are the lines render writes to stderr, one per policy that is not Ready
+// and one per backend of a policy that does not enforce everything the policy declares:
+// Partial (it denies declared callers or ports), Failed, or, in DryRun, a preview that
+// would be Partial. Backends that skip a policy they do not govern (the RBAC backend for a
+// Service target, a mesh for a kubernetesAPI one), and policies that grant nothing by
+// design (expired, outside their schedule, DryRun) are not warnings: status says so, and
+// nothing the policy declares is left open or closed by surprise.
+func renderWarnings(r *compiler.Rendering) []string {
+	var out []string
+	for _, p := range r.Policies {
+		o := p.Output
+		if !o.Ready.Status {
+			out = append(out, fmt.Sprintf("warning: ServiceAccessPolicy %s/%s is not Ready (%s): %s", p.Namespace, p.Name, o.Ready.Reason, o.Ready.Message))
+		}
+		for _, b := range o.Backends {
+			if b.State == ztv1.BackendPartial || b.State == ztv1.BackendFailed || len(b.Denied) > 0 {
+				out = append(out, fmt.Sprintf("warning: ServiceAccessPolicy %s/%s: %s %s: %s", p.Namespace, p.Name, b.Backend, b.State, b.Message))
+			}
+		}
+	}
+	return out
 }

@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 )
 
 var testNow = time.Date(2026, 6, 15, 10, 0, 0, 0, time.UTC)
@@ -42,7 +47,12 @@ func TestRenderSamples(t *testing.T) {
 	if _, err := os.Stat(samples); err != nil {
 		t.Skip("no config/samples")
 	}
-	r := runCLI(t, "", "render", "-f", samples)
+	// With every backend, the samples are enforced as declared: no warning.
+	r := runCLI(t, "", "render", "-f", samples, "--backends", "all")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("--backends all: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	r = runCLI(t, "", "render", "-f", samples)
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -131,10 +141,18 @@ func TestRenderFolderAndFlags(t *testing.T) {
 	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "ServiceAccessPolicy shop/p is not Ready (TargetNotFound)") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	// --backends without networkpolicy renders nothing.
+	// RBAC does not govern a Service target: nothing enforces the policy, which says so.
+	r = runCLI(t, "", "render", "-f", dir, "--backends", "rbac")
+	if r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "ServiceAccessPolicy shop/p is not Ready (NoBackend)") ||
+		strings.Contains(r.stderr, "RBAC Skipped") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// Istio cannot admit a caller whose workloads are unknown: it fails closed (a policy
+	// that isolates the target and admits nobody) and says so on stderr.
 	r = runCLI(t, "", "render", "-f", dir, "--backends", "istio")
-	if r.code != 0 || r.stdout != "" {
-		t.Fatalf("exit %d\n%s", r.code, r.stdout)
+	if r.code != 0 || !strings.Contains(r.stdout, "kind: AuthorizationPolicy") || strings.Contains(r.stdout, "rules:") ||
+		!strings.Contains(r.stderr, "warning: ServiceAccessPolicy shop/p: Istio Partial: Istio does not admit from[0]") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 }
 
@@ -326,5 +344,375 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant %q", r.code, tc.code, r.stdout, r.stderr, tc.want)
 			}
 		})
+	}
+}
+
+// sharedServiceAccount: payment runs as its namespace's default ServiceAccount, which batch
+// runs as too, so a mesh cannot admit payment without admitting batch.
+const sharedServiceAccount = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: payments}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: inventory, namespace: shop}
+spec:
+  selector: {matchLabels: {app: inventory}}
+  template:
+    metadata: {labels: {app: inventory}}
+    spec: {serviceAccountName: inventory, containers: [{name: c, image: i, ports: [{name: http, containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: inventory, namespace: shop}
+spec:
+  selector: {app: inventory}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: payment, namespace: payments}
+spec:
+  selector: {matchLabels: {app: payment}}
+  template:
+    metadata: {labels: {app: payment}}
+    spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: batch, namespace: payments}
+spec:
+  selector: {matchLabels: {app: batch}}
+  template:
+    metadata: {labels: {app: batch}}
+    spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: zerotrust.dev/v1alpha1
+kind: ServiceAccessPolicy
+metadata: {name: payment-reads-inventory, namespace: shop, generation: 3}
+spec:
+  target: {service: inventory}
+  from: [{workload: {kind: Deployment, name: payment}, namespace: payments}]
+  ports:
+    - port: http
+      http: [{methods: [GET], paths: [/items]}]
+`
+
+// TestRenderWarnsPartial: a backend that cannot admit a declared caller is a warning line
+// of its own, after the policy's not-Ready line; backends that enforce it all are not.
+func TestRenderWarnsPartial(t *testing.T) {
+	r := runCLI(t, sharedServiceAccount, "render", "-f", "-", "--backends", "all")
+	if r.code != 0 || !strings.Contains(r.stdout, "kind: AuthorizationPolicy") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	want := []string{
+		"warning: ServiceAccessPolicy shop/payment-reads-inventory is not Ready (PartiallyEnforced): ",
+		"warning: ServiceAccessPolicy shop/payment-reads-inventory: Istio Partial: Istio does not admit from[0] (Deployment payments/payment): ",
+		"warning: ServiceAccessPolicy shop/payment-reads-inventory: Linkerd Partial: Linkerd does not admit from[0] (Deployment payments/payment): ",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("stderr has %d lines, want %d:\n%s", len(lines), len(want), r.stderr)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) || !strings.Contains(lines[i], "Deployment/batch") {
+			t.Errorf("line %d:\n%s\nwant a line starting with %q that names Deployment/batch", i, lines[i], w)
+		}
+	}
+
+	// In DryRun, the preview says what Enforce would leave out.
+	r = runCLI(t, strings.Replace(sharedServiceAccount, "  target: {service: inventory}", "  mode: DryRun\n  target: {service: inventory}", 1),
+		"render", "-f", "-", "--backends", "networkpolicy,istio")
+	if r.code != 0 || r.stdout != "" ||
+		!strings.HasPrefix(r.stderr, "warning: ServiceAccessPolicy shop/payment-reads-inventory: Istio Skipped: mode DryRun: would apply these objects; Istio does not admit from[0]") ||
+		strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestRenderStatus: --status prints, instead of the objects, the status the operator would
+// write to each policy.
+func TestRenderStatus(t *testing.T) {
+	r := runCLI(t, sharedServiceAccount, "render", "-f", "-", "--backends", "networkpolicy,istio", "--status", "--now", "2026-06-15T10:00:00Z")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "Istio Partial") {
+		t.Errorf("stderr has no warning:\n%s", r.stderr)
+	}
+	var doc struct {
+		APIVersion string            `json:"apiVersion"`
+		Kind       string            `json:"kind"`
+		Metadata   map[string]string `json:"metadata"`
+		Status     ztv1.ServiceAccessPolicyStatus
+	}
+	if err := yaml.UnmarshalStrict([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	st := doc.Status
+	if doc.APIVersion != "zerotrust.dev/v1alpha1" || doc.Kind != "ServiceAccessPolicy" ||
+		doc.Metadata["namespace"] != "shop" || doc.Metadata["name"] != "payment-reads-inventory" {
+		t.Errorf("not the policy's identity: %s %s %v", doc.APIVersion, doc.Kind, doc.Metadata)
+	}
+	if st.ObservedGeneration != 3 || st.Target != "Service/inventory" || st.Callers != 1 {
+		t.Errorf("observedGeneration %d, target %q, callers %d", st.ObservedGeneration, st.Target, st.Callers)
+	}
+	if len(st.Conditions) != 1 {
+		t.Fatalf("conditions: %+v", st.Conditions)
+	}
+	c := st.Conditions[0]
+	if c.Type != ztv1.ConditionReady || c.Status != metav1.ConditionFalse || c.Reason != "PartiallyEnforced" ||
+		!strings.Contains(c.Message, "Istio does not admit from[0]") || c.ObservedGeneration != 3 ||
+		!c.LastTransitionTime.Time.Equal(testNow) {
+		t.Errorf("Ready: %+v", c)
+	}
+	type backend struct {
+		name    ztv1.Backend
+		state   ztv1.BackendState
+		objects []string // kind namespace/name
+		message string
+	}
+	want := []backend{
+		{ztv1.BackendNetworkPolicy, ztv1.BackendApplied, []string{"NetworkPolicy shop/zt-in.payment-reads-inventory"}, ""},
+		{ztv1.BackendIstio, ztv1.BackendPartial, []string{"AuthorizationPolicy shop/zt-in.payment-reads-inventory"}, "Deployment/batch"},
+		{ztv1.BackendLinkerd, ztv1.BackendDisabled, nil, "disabled by the operator's --backends flag"},
+		{ztv1.BackendCilium, ztv1.BackendDisabled, nil, "disabled by the operator's --backends flag"},
+		{ztv1.BackendRBAC, ztv1.BackendDisabled, nil, "disabled by the operator's --backends flag"},
+	}
+	if len(st.Backends) != len(want) {
+		t.Fatalf("backends: %+v", st.Backends)
+	}
+	for i, w := range want {
+		b := st.Backends[i]
+		var objs []string
+		for _, o := range b.Objects {
+			objs = append(objs, o.Kind+" "+o.Namespace+"/"+o.Name)
+		}
+		if b.Name != w.name || b.State != w.state || !strings.Contains(b.Message, w.message) || strings.Join(objs, ",") != strings.Join(w.objects, ",") {
+			t.Errorf("backend %d: %s %s %v %q; want %+v", i, b.Name, b.State, objs, b.Message, w)
+		}
+	}
+	if strings.Contains(r.stdout, "spec:") {
+		t.Errorf("--status printed objects:\n%s", r.stdout)
+	}
+
+	// One document per policy, in namespace and name order.
+	r = runCLI(t, "", "render", "-f", filepath.Join("..", "..", "config", "samples"), "--status")
+	if r.code != 0 || strings.Count(r.stdout, "kind: ServiceAccessPolicy") != 2 || strings.Count(r.stdout, "\n---\n") != 1 ||
+		strings.Index(r.stdout, "name: monitoring-scrapes-inventory") > strings.Index(r.stdout, "name: payment-reads-inventory") {
+		t.Fatalf("exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// TestCheckLayers: check judges the call in every layer of --backends and names those
+// that deny.
+func TestCheckLayers(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "cluster.yaml", checkInput)
+	call := []string{"--from", "payments/Deployment/payment", "--to", "shop/Service/inventory", "--port", "80"}
+	tests := map[string]struct {
+		args []string
+		code int
+		want []string
+		not  []string
+	}{
+		"allowed by NetworkPolicy, denied by Istio at L7": {
+			args: []string{"--backends", "networkpolicy,istio", "--method", "DELETE", "--path", "/items/42"},
+			code: 1,
+			want: []string{"denied by Istio: payments/Deployment/payment -> shop/Service/inventory port 8080 (http)/TCP DELETE /items/42: ",
+				"\n  NetworkPolicy: allowed\n", "\n  Istio: denied: no rule of the ALLOW AuthorizationPolicies"},
+			not: []string{"declared HTTP rules"},
+		},
+		"allowed by every layer": {
+			args: []string{"--backends", "networkpolicy,istio,linkerd", "--method", "GET", "--path", "/items/42"},
+			code: 0,
+			want: []string{"allowed: payments/Deployment/payment -> shop/Service/inventory port 8080 (http)/TCP GET /items/42 by ServiceAccessPolicy shop/payment-reads-inventory\n",
+				"\n  NetworkPolicy: allowed\n", "\n  Istio: allowed by AuthorizationPolicy shop/zt-in.payment-reads-inventory\n",
+				"\n  Linkerd: allowed: "},
+			not: []string{"denied"},
+		},
+		"allowed by every layer, with Cilium": {
+			args: []string{"--backends", "all", "--method", "GET", "--path", "/items/42"},
+			code: 0,
+			want: []string{"allowed: ", "\n  Istio: allowed by ", "\n  Linkerd: allowed: ",
+				"\n  Cilium: allowed: egress of the source is allowed by CiliumNetworkPolicy payments/zt-out.shop.payment-reads-inventory.0, NetworkPolicy payments/zt-out.shop.payment-reads-inventory.0; " +
+					"ingress of the destination is allowed by CiliumNetworkPolicy shop/zt-in.payment-reads-inventory, NetworkPolicy shop/zt-in.payment-reads-inventory\n"},
+			// Cilium enforces the NetworkPolicies: they are judged in its layer. Beside a mesh
+			// Cilium enforces ports only (the mesh's mTLS hides HTTP from it), so the
+			// NetworkPolicy opens the port too.
+			not: []string{"denied", "NetworkPolicy: "},
+		},
+		"every mesh denies another method": {
+			args: []string{"--backends", "networkpolicy,istio,linkerd", "--method", "POST", "--path", "/items"},
+			code: 1,
+			want: []string{"denied by Istio and Linkerd: ", "\n  NetworkPolicy: allowed\n", "\n  Linkerd: denied: "},
+		},
+		// Cilium enforces NetworkPolicies with its own rules, where an L4 rule of the
+		// ingress NetworkPolicy would admit every request of the caller on the port,
+		// whatever HTTP rules the CiliumNetworkPolicy adds. With Cilium among the backends
+		// the NetworkPolicy leaves the port with HTTP rules to Cilium, so the HTTP rules
+		// hold: the NetworkPolicies isolate the target, and only Cilium's L7 rules admit.
+		"Cilium with NetworkPolicies": {
+			args: []string{"--backends", "networkpolicy,cilium", "--method", "POST", "--path", "/items"},
+			code: 1,
+			want: []string{"denied by Cilium: ", "\n  Cilium: denied: ingress of the destination is isolated by ",
+				"NetworkPolicy shop/zt-in.payment-reads-inventory and no rule admits the request (CiliumNetworkPolicy shop/zt-in.payment-reads-inventory allows only ^GET$"},
+			not: []string{"allowed by NetworkPolicy"},
+		},
+		"Cilium alone": {
+			args: []string{"--backends", "cilium", "--method", "GET", "--path", "/admin"},
+			code: 1,
+			want: []string{"denied by Cilium: ", "allows only ^GET$"},
+			not:  []string{"NetworkPolicy:"},
+		},
+		"Linkerd alone": {
+			args: []string{"--backends", "linkerd", "--method", "GET", "--path", "/items"},
+			code: 0,
+			want: []string{"allowed: ", "\n  Linkerd: allowed: "},
+		},
+		"a plain connection on an HTTP port": {
+			args: []string{"--backends", "networkpolicy,istio"},
+			code: 1,
+			want: []string{"denied by Istio: ", "judged as a plain TCP connection"},
+		},
+		"a caller without a policy is denied in every layer": {
+			args: []string{"--backends", "all", "--from", "open/Deployment/tool", "--method", "GET", "--path", "/items"},
+			code: 1,
+			want: []string{"denied by Istio, Linkerd and Cilium: open/Deployment/tool"},
+		},
+		"a ServiceAccount caller": {
+			args: []string{"--backends", "istio", "--from", "payments/ServiceAccount/default", "--method", "GET", "--path", "/items"},
+			code: 0,
+			want: []string{"allowed: payments/ServiceAccount/default -> "},
+		},
+		"no layer governs the call": {
+			args: []string{"--backends", "rbac"},
+			code: 2,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"check", "-f", f}, call...)
+			r := runCLI(t, "", append(args, tc.args...)...)
+			if r.code != tc.code {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", r.code, tc.code, r.stdout, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout does not contain %q:\n%s", w, r.stdout)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(r.stdout, n) {
+					t.Errorf("stdout contains %q:\n%s", n, r.stdout)
+				}
+			}
+		})
+	}
+}
+
+const apiInput = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: inventory, namespace: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: inventory, namespace: shop}
+spec:
+  selector: {matchLabels: {app: inventory}}
+  template:
+    metadata: {labels: {app: inventory}}
+    spec: {serviceAccountName: inventory, containers: [{name: c, image: i}]}
+---
+apiVersion: zerotrust.dev/v1alpha1
+kind: ServiceAccessPolicy
+metadata: {name: inventory-reads-config, namespace: shop}
+spec:
+  target:
+    kubernetesAPI:
+      rules:
+        - {apiGroups: [""], resources: [configmaps], resourceNames: [inventory-config], verbs: [get, watch]}
+        - {apiGroups: [apps], resources: [deployments/scale], verbs: [update]}
+  from: [{serviceAccount: inventory}]
+`
+
+// TestCheckAPI: a call to the Kubernetes API is judged by the generated Roles.
+func TestCheckAPI(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"granted": {
+			args: []string{"--from", "shop/ServiceAccount/inventory", "--verb", "get", "--resource", "configmaps", "--resource-name", "inventory-config"},
+			code: 0, want: "allowed: shop/ServiceAccount/inventory (ServiceAccount shop/inventory) -> Kubernetes API get configmaps inventory-config in namespace shop by ServiceAccessPolicy shop/inventory-reads-config",
+		},
+		"a workload runs as the ServiceAccount": {
+			args: []string{"--from", "shop/Deployment/inventory", "--verb", "watch", "--resource", "configmaps", "--resource-name", "inventory-config", "--to", "shop"},
+			code: 0, want: "RBAC: allowed by RoleBinding shop/zt-in.inventory-reads-config of Role shop/zt-in.inventory-reads-config",
+		},
+		"a subresource of a group": {
+			args: []string{"--from", "shop/ServiceAccount/inventory", "--verb", "update", "--resource", "deployments.apps/scale"},
+			code: 0, want: "allowed",
+		},
+		"another name": {
+			args: []string{"--from", "shop/ServiceAccount/inventory", "--verb", "get", "--resource", "configmaps", "--resource-name", "other"},
+			code: 1, want: "denied by RBAC: ",
+		},
+		"another verb": {
+			args: []string{"--from", "shop/ServiceAccount/inventory", "--verb", "delete", "--resource", "configmaps", "--resource-name", "inventory-config"},
+			code: 1, want: "no RoleBinding generated by a ServiceAccessPolicy binds ServiceAccount shop/inventory",
+		},
+		"another namespace": {
+			args: []string{"--from", "shop/ServiceAccount/inventory", "--verb", "get", "--resource", "configmaps", "--resource-name", "inventory-config", "--to", "other"},
+			code: 1, want: "denied by RBAC",
+		},
+		"another ServiceAccount": {
+			args: []string{"--from", "shop/ServiceAccount/default", "--verb", "get", "--resource", "configmaps", "--resource-name", "inventory-config"},
+			code: 1, want: "denied by RBAC",
+		},
+		"RBAC not in --backends": {
+			args: []string{"--backends", "networkpolicy", "--from", "shop/ServiceAccount/inventory", "--verb", "get", "--resource", "configmaps"},
+			code: 2, want: "add rbac to --backends",
+		},
+		"--port with --verb": {
+			args: []string{"--from", "shop/ServiceAccount/inventory", "--verb", "get", "--resource", "configmaps", "--port", "80"},
+			code: 2, want: "do not apply",
+		},
+		"--verb without --resource": {
+			args: []string{"--from", "shop/ServiceAccount/inventory", "--verb", "get"},
+			code: 2, want: "--verb and --resource",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := runCLI(t, apiInput, append([]string{"check", "-f", "-"}, tc.args...)...)
+			if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.want) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s\nwant %q", r.code, tc.code, r.stdout, r.stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestNamesObject(t *testing.T) {
+	o := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "zt-in.p"}}
+	for reason, want := range map[string]bool{
+		"allowed by AuthorizationPolicy shop/zt-in.p":                         true,
+		"admitted by AuthorizationPolicy shop/zt-in.p (audit)":                true,
+		"admitted by AuthorizationPolicy shop/zt-in.p.http.mesh":              false,
+		"AuthorizationPolicy shop/zt-in.pq, AuthorizationPolicy shop/zt-in.p": true,
+		"allowed by AuthorizationPolicy other/zt-in.p":                        false,
+	} {
+		if got := names(reason, "AuthorizationPolicy", o); got != want {
+			t.Errorf("names(%q) = %v, want %v", reason, got, want)
+		}
 	}
 }

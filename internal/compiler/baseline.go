@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,9 +32,52 @@ func BaselineSelects(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (bool, err
 	return sel.Matches(set), nil
 }
 
+// BaselineApplies reports whether baseline b enforces anything in namespace ns: b selects
+// ns (an invalid selector selects nothing; the baseline's status says so) and neither is
+// being deleted (the objects of a baseline being deleted are removed; a namespace being
+// deleted is left alone).
+func BaselineApplies(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace) bool {
+	if !b.DeletionTimestamp.IsZero() || !ns.DeletionTimestamp.IsZero() {
+		return false
+	}
+	ok, err := BaselineSelects(b, ns)
+	return err == nil && ok
+}
+
+// EffectiveBaseline is baseline b as the operator enforces it in namespace ns, given every
+// baseline of the cluster (all, which may hold b itself): nil when b does not apply to ns
+// (BaselineApplies). Where other baselines apply to ns too, the stricter of them applies.
+// Default-deny NetworkPolicies add up by themselves (isolation is a union), and so do
+// Pod Security labels (PodSecurityLevel) and namespace annotations (NamespaceMetadata);
+// DNS is allowed only if every baseline that denies egress there allows it, so b's allowDNS
+// is dropped when another one denies egress without it. others are the names of those
+// other baselines, sorted.
+//
+// The baseline reconciler and Render both compile what this returns (CompileBaseline), so
+// that kubectl-zt render prints what the operator creates.
+func EffectiveBaseline(b *ztv1.ZeroTrustBaseline, all []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (eff *ztv1.ZeroTrustBaseline, others []string) {
+	if !BaselineApplies(b, ns) {
+		return nil, nil
+	}
+	eff = b
+	for i := range all {
+		o := &all[i]
+		if o.Name == b.Name || !BaselineApplies(o, ns) {
+			continue
+		}
+		others = append(others, o.Name)
+		if DeniesEgress(o) && !o.Spec.Network.AllowDNS && b.Spec.Network != nil && b.Spec.Network.AllowDNS && eff == b {
+			eff = b.DeepCopy()
+			eff.Spec.Network.AllowDNS = false
+		}
+	}
+	sort.Strings(others)
+	return eff, others
+}
+
 // BaselineModel is baseline b as it applies to namespace ns: what baseline backends compile,
-// and what functions that enforce a baseline without objects take (e.g. Linkerd's
-// namespace annotation, linkerd.NamespaceAnnotations).
+// and what backends that enforce a baseline on the namespace itself take
+// (model.NamespaceBackend, e.g. Linkerd's namespace annotation; see NamespaceMetadata).
 func BaselineModel(b *ztv1.ZeroTrustBaseline, ns string) *model.Baseline {
 	m := &model.Baseline{Name: b.Name, Namespace: ns, Mesh: b.Spec.Mesh.DeepCopy()}
 	if n := b.Spec.Network; n != nil {
@@ -58,11 +102,12 @@ func CompileBaseline(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Optio
 
 // CompileBaseline returns the objects that enforce baseline b in namespace ns: for each
 // backend of opts.Backends that enforces baselines (model.BaselineBackend), its part, e.g.
-// the default-deny and DNS NetworkPolicies. The caller decides that b selects ns; the
-// result is sorted by kind and name.
+// the default-deny and DNS NetworkPolicies. b is compiled as given: pass what
+// EffectiveBaseline returns for it, which also decides that b applies to ns. The result is
+// sorted by kind and name.
 //
-// Pod Security labels are not objects of their own (they are labels on ns) and are left
-// to the caller.
+// Pod Security labels and other namespace metadata are not objects of their own (they are
+// labels and annotations on ns): see NamespaceMetadata.
 func (r Registry) CompileBaseline(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) ([]client.Object, error) {
 	m := BaselineModel(b, ns.Name)
 	var out []client.Object

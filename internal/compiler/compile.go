@@ -9,12 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/cilium"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/istio"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/linkerd"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/networkpolicy"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/rbac"
 )
 
 // Backend turns a resolved policy into the objects of one enforcement kind; see
@@ -22,8 +17,8 @@ import (
 type Backend = model.Backend
 
 // Registry maps backend names to implementations. Adding an enforcement kind (Istio,
-// Linkerd, Cilium, RBAC) is adding a package that implements Backend and one entry in
-// DefaultRegistry; no other code changes.
+// Linkerd, Cilium, RBAC) is adding a package that implements Backend (and
+// model.KindsBackend) and one entry in implemented (registry.go); no other code changes.
 type Registry map[ztv1.Backend]Backend
 
 // NewRegistry returns a registry of the given backends, keyed by their names.
@@ -35,9 +30,9 @@ func NewRegistry(backends ...Backend) Registry {
 	return r
 }
 
-// DefaultRegistry holds every backend this version implements.
+// DefaultRegistry holds every backend this version implements (see registry.go).
 func DefaultRegistry() Registry {
-	return NewRegistry(networkpolicy.New(), istio.New(), linkerd.New(), cilium.New(), rbac.New())
+	return NewRegistry(implemented()...)
 }
 
 var defaultRegistry = DefaultRegistry()
@@ -119,6 +114,10 @@ func (r Registry) Compile(inv Inventory, in Input) (*Output, error) {
 	}
 
 	out.Active = !out.DryRun
+	// Every backend sees which others run before any of them does: cross-backend decisions
+	// (the NetworkPolicy backend leaving HTTP ports to Cilium) are made here, in the
+	// compiler, so that the operator and kubectl-zt cannot disagree on them.
+	m.Backends = r.implementedOf(in.Options.Backends)
 	enforcing, err := r.runBackends(m, in.Options.Backends, out)
 	if err != nil {
 		return nil, err
@@ -128,6 +127,9 @@ func (r Registry) Compile(inv Inventory, in Input) (*Output, error) {
 	switch {
 	case len(res.Callers) > 0:
 		out.Ready = Decision{Reason: ReasonCallerNotFound, Message: joinProblems(res.Callers) + "; the other from entries are enforced"}
+	case m.Mode == ztv1.ModeEnforce && len(deniedNotes(out.Backends)) > 0:
+		out.Ready = Decision{Reason: ReasonPartiallyEnforced, Message: joinNotes("enforced by "+strings.Join(enforcing, ", ")+
+			", but not everything the policy declares is admitted: "+strings.Join(deniedNotes(out.Backends), "; "), append(notes, appliedNotes(out.Backends)...))}
 	case m.Mode == ztv1.ModeDryRun:
 		out.Ready = Decision{Status: true, Reason: ReasonDryRun, Message: joinNotes("mode DryRun: nothing is applied; status lists what would be", notes)}
 	case m.Mode == ztv1.ModeAudit:
@@ -145,6 +147,21 @@ func (r Registry) Compile(inv Inventory, in Input) (*Output, error) {
 	return out, nil
 }
 
+// implementedOf are the names among names that r implements, in order, once each: a
+// backend this version does not implement enforces nothing, so no other backend may leave
+// anything to it.
+func (r Registry) implementedOf(names []ztv1.Backend) []ztv1.Backend {
+	var out []ztv1.Backend
+	seen := map[ztv1.Backend]bool{}
+	for _, n := range names {
+		if _, ok := r[n]; ok && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // runBackends appends one BackendResult per name to out and returns the names of the
 // backends that enforce the policy (did not skip it).
 func (r Registry) runBackends(m *Model, names []ztv1.Backend, out *Output) ([]string, error) {
@@ -160,15 +177,19 @@ func (r Registry) runBackends(m *Model, names []ztv1.Backend, out *Output) ([]st
 		if err != nil {
 			return nil, fmt.Errorf("backend %s: %w", name, err)
 		}
-		br := BackendResult{Backend: name, State: ztv1.BackendApplied, Message: res.Message, Objects: res.Objects}
+		br := BackendResult{Backend: name, State: ztv1.BackendApplied, Message: res.Message, Objects: res.Objects, Denied: res.Denied}
 		sortByNamespaceName(br.Objects)
+		if len(res.Denied) > 0 && !res.Skipped {
+			br.State = ztv1.BackendPartial
+			br.Message = joinNotes(strings.Join(res.Denied, "; "), nonEmpty(res.Message))
+		}
 		switch {
 		case res.Skipped:
-			br.State, br.Objects = ztv1.BackendSkipped, nil
+			br.State, br.Objects, br.Denied = ztv1.BackendSkipped, nil, nil
 		case out.DryRun:
 			// Listed, not applied: the reconciler puts them in status and applies nothing.
 			br.State = ztv1.BackendSkipped
-			br.Message = joinNotes("mode DryRun: would apply these objects", nonEmpty(res.Message))
+			br.Message = joinNotes("mode DryRun: would apply these objects", nonEmpty(br.Message))
 			enforcing = append(enforcing, string(name))
 		default:
 			enforcing = append(enforcing, string(name))
@@ -230,12 +251,34 @@ func backendNotes(rs []BackendResult) []string {
 	return out
 }
 
+// deniedNotes are what enforcing backends deny that the policy declares.
+func deniedNotes(rs []BackendResult) []string {
+	var out []string
+	for _, r := range rs {
+		if r.State == ztv1.BackendPartial {
+			out = append(out, r.Denied...)
+		}
+	}
+	return out
+}
+
+// appliedNotes are the messages of backends that enforce the policy in full.
+func appliedNotes(rs []BackendResult) []string {
+	var out []string
+	for _, r := range rs {
+		if r.State == ztv1.BackendApplied && r.Message != "" {
+			out = append(out, r.Message)
+		}
+	}
+	return out
+}
+
 // resultNotes are the messages of backends that enforce the policy: what a user should know
 // about what they generated.
 func resultNotes(rs []BackendResult) []string {
 	var out []string
 	for _, r := range rs {
-		if r.State == ztv1.BackendApplied && r.Message != "" {
+		if (r.State == ztv1.BackendApplied || r.State == ztv1.BackendPartial) && r.Message != "" {
 			out = append(out, r.Message)
 		}
 	}

@@ -23,7 +23,7 @@ import (
 // generate for every golden case (NetworkPolicy's own cases included), the rules that make
 // the operator safe and its applies no-ops:
 //   - TypeMeta, a DNS-1123 subdomain name, a namespace, the managed-by and backend labels and
-//     exactly one policy or baseline label; no owner references, no server fields, and no
+//     exactly one policy or baseline label (none on Linkerd's shared Servers); no owner references, no server fields, and no
 //     annotation but Istio's dry-run, on Audit policies only;
 //   - the unstructured form survives a JSON round trip (no value the API server would change);
 //   - nothing that allows everyone: every Istio rule has a source, every Cilium ingress rule a
@@ -94,7 +94,10 @@ func TestMeshObjectInvariants(t *testing.T) {
 				t.Errorf("%s: labels %v", where, l)
 			}
 			isPolicy := l[ztv1.LabelPolicyName] != "" && l[ztv1.LabelPolicyNamespace] != ""
-			if isPolicy == (l[ztv1.LabelBaseline] != "") || len(l) != 3+map[bool]int{true: 1}[isPolicy] {
+			// Linkerd Servers are shared by every policy that opens the same pods and port:
+			// they name no policy (the reconciler makes each policy an owner).
+			shared := gvk.Kind == "Server" && len(l) == 2
+			if !shared && (isPolicy == (l[ztv1.LabelBaseline] != "") || len(l) != 3+map[bool]int{true: 1}[isPolicy]) {
 				t.Errorf("%s: labels must name exactly one policy or baseline: %v", where, l)
 			}
 			wantAnn := map[string]string(nil)

@@ -31,6 +31,11 @@ const (
 	// ReasonCallerNotFound: some from entries do not resolve; they grant nothing, the others
 	// are enforced.
 	ReasonCallerNotFound = "CallerNotFound"
+	// ReasonPartiallyEnforced: an enabled backend enforces the policy but cannot express
+	// some of its callers or ports (e.g. a mesh and a caller whose ServiceAccount other
+	// workloads share); it denies them, so they cannot call although the policy says they
+	// may. The message names each and what to change.
+	ReasonPartiallyEnforced = "PartiallyEnforced"
 	// ReasonInvalidSpec: the spec breaks a rule the CRD's validation enforces. The API
 	// server rejects such a policy, so the operator never sees it; kubectl-zt does, because
 	// it reads YAML that no server validated.

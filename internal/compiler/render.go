@@ -29,6 +29,15 @@ type Rendering struct {
 	// Policies are the compilation of every policy, sorted by namespace and name, so that
 	// tools can report what is not Ready.
 	Policies []PolicyResult
+	// Namespaces are the labels and annotations the baselines put on namespaces
+	// (NamespaceMetadata), sorted by name; namespaces that get none are left out.
+	Namespaces []NamespaceResult
+}
+
+// NamespaceResult is what the baselines put on one namespace within a Rendering.
+type NamespaceResult struct {
+	Name                string
+	Labels, Annotations map[string]string
 }
 
 // RenderAll returns every object the operator would apply for these policies and
@@ -44,9 +53,11 @@ func RenderAll(inv Inventory, policies []ztv1.ServiceAccessPolicy, baselines []z
 	return r.Objects, nil
 }
 
-// Render is RenderAll with the compilation of every policy as well. Baselines are compiled
-// for each of namespaces they select (each namespace once per baseline); policies resolve
-// against inv, which should hold the same baselines and namespaces.
+// Render is RenderAll with the compilation of every policy and the namespace metadata as
+// well. Each baseline is compiled for each namespace it applies to, as the operator
+// enforces it there given the other baselines (EffectiveBaseline); policies and baselines
+// being deleted generate nothing, as in the cluster. Policies resolve against inv, which
+// should hold the same baselines and namespaces.
 func (r Registry) Render(inv Inventory, policies []ztv1.ServiceAccessPolicy, baselines []ztv1.ZeroTrustBaseline,
 	namespaces []corev1.Namespace, now time.Time, opts Options) (*Rendering, error) {
 	out := &Rendering{}
@@ -61,6 +72,9 @@ func (r Registry) Render(inv Inventory, policies []ztv1.ServiceAccessPolicy, bas
 		return ps[i].Name < ps[j].Name
 	})
 	for _, p := range ps {
+		if !p.DeletionTimestamp.IsZero() {
+			continue // the operator removes what it generated
+		}
 		o, err := r.Compile(inv, Input{Policy: p, Now: now, Options: opts})
 		if err != nil {
 			return nil, fmt.Errorf("ServiceAccessPolicy %s/%s: %w", p.Namespace, p.Name, err)
@@ -70,7 +84,7 @@ func (r Registry) Render(inv Inventory, policies []ztv1.ServiceAccessPolicy, bas
 			continue
 		}
 		for _, br := range o.Backends {
-			if br.State == ztv1.BackendApplied {
+			if br.State == ztv1.BackendApplied || br.State == ztv1.BackendPartial {
 				out.Objects = append(out.Objects, br.Objects...)
 			}
 		}
@@ -83,29 +97,57 @@ func (r Registry) Render(inv Inventory, policies []ztv1.ServiceAccessPolicy, bas
 	sort.Slice(nss, func(i, j int) bool { return nss[i].Name < nss[j].Name })
 	for i := range baselines {
 		b := &baselines[i]
+		// The operator enforces nothing of a baseline whose selector is invalid (its status
+		// says why); a review should not pass over it.
+		if _, err := BaselineSelects(b, &corev1.Namespace{}); err != nil {
+			return nil, err
+		}
 		for _, ns := range nss {
-			ok, err := BaselineSelects(b, ns)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
+			eff, _ := EffectiveBaseline(b, baselines, ns)
+			if eff == nil {
 				continue
 			}
-			objs, err := r.CompileBaseline(b, ns, opts)
+			objs, err := r.CompileBaseline(eff, ns, opts)
 			if err != nil {
 				return nil, err
 			}
 			out.Objects = append(out.Objects, objs...)
 		}
 	}
-
-	sortObjects(out.Objects)
-	for i := 1; i < len(out.Objects); i++ {
-		if objectKey(out.Objects[i-1]) == objectKey(out.Objects[i]) {
-			return nil, fmt.Errorf("two policies or baselines generate %s; is one of them listed twice?", objectKey(out.Objects[i]))
+	for _, ns := range nss {
+		labels, annotations := r.NamespaceMetadata(baselines, ns, opts.Backends)
+		if len(labels)+len(annotations) > 0 {
+			out.Namespaces = append(out.Namespaces, NamespaceResult{Name: ns.Name, Labels: labels, Annotations: annotations})
 		}
 	}
+
+	sortObjects(out.Objects)
+	kept := out.Objects[:0]
+	for i, o := range out.Objects {
+		if i > 0 && objectKey(kept[len(kept)-1]) == objectKey(o) {
+			// Objects shared between policies (e.g. Linkerd's one Server per pod and port)
+			// are generated identically by each of them: the cluster holds one.
+			if same, err := sameObject(kept[len(kept)-1], o); err != nil || !same {
+				return nil, fmt.Errorf("two policies or baselines generate %s; is one of them listed twice?", objectKey(o))
+			}
+			continue
+		}
+		kept = append(kept, o)
+	}
+	out.Objects = kept
 	return out, nil
+}
+
+func sameObject(a, b client.Object) (bool, error) {
+	ya, err := EncodeYAML([]client.Object{a})
+	if err != nil {
+		return false, err
+	}
+	yb, err := EncodeYAML([]client.Object{b})
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(ya, yb), nil
 }
 
 // sortObjects sorts by apiVersion, kind, namespace and name: the order of kubectl-zt

@@ -98,6 +98,9 @@ func resolveTarget(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model) (*Probl
 			return targetNotFound("spec.target.service: Service %s/%s has no selector, so it has no pods a policy could open; target the pods instead (spec.target.workload or spec.target.podSelector)", ns, t.Service), nil
 		}
 		m.Target.PodSelector = &metav1.LabelSelector{MatchLabels: copyMap(svc.Spec.Selector)}
+		if err := resolveTargetWorkloads(inv, m); err != nil {
+			return nil, err
+		}
 		return resolveServicePorts(p, svc, m), nil
 
 	case t.Workload != nil:
@@ -114,11 +117,15 @@ func resolveTarget(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model) (*Probl
 		}
 		m.Target.PodSelector = &metav1.LabelSelector{MatchLabels: copyMap(w.PodLabels)}
 		m.Target.Probes, m.Target.ProbesKnown = append([]model.Probe(nil), w.Probes...), true
+		m.Target.Workloads = []model.Workload{*w}
 		return resolveWorkloadPorts(p, w, m), nil
 
 	case t.PodSelector != nil:
 		m.Target.Kind = model.TargetPodSelector
 		m.Target.PodSelector = t.PodSelector.DeepCopy()
+		if err := resolveTargetWorkloads(inv, m); err != nil {
+			return nil, err
+		}
 		return resolvePlainPorts(p, m, true), nil
 
 	case t.External != nil:
@@ -148,7 +155,8 @@ func resolveServicePorts(p *ztv1.ServiceAccessPolicy, svc *corev1.Service, m *Mo
 		}
 		for _, sp := range svc.Spec.Ports {
 			tp := targetPort(sp)
-			m.Ports = append(m.Ports, model.Port{Port: tp, Number: numberOf(tp), Protocol: protocolOf(ztv1.Protocol(sp.Protocol)), ServicePort: sp.Port})
+			proto := protocolOf(ztv1.Protocol(sp.Protocol))
+			m.Ports = append(m.Ports, model.Port{Port: tp, Number: agreedNumber(m, tp, proto), Protocol: proto, ServicePort: sp.Port})
 		}
 		return nil
 	}
@@ -174,7 +182,7 @@ func resolveServicePorts(p *ztv1.ServiceAccessPolicy, svc *corev1.Service, m *Mo
 				i, pr.Port.StrVal, svc.Namespace, svc.Name, sproto, proto, sproto)}
 		}
 		tp := targetPort(*found)
-		m.Ports = append(m.Ports, model.Port{Port: tp, Number: numberOf(tp), Protocol: proto, ServicePort: found.Port, HTTP: copyHTTP(pr.HTTP)})
+		m.Ports = append(m.Ports, model.Port{Port: tp, Number: agreedNumber(m, tp, proto), Protocol: proto, ServicePort: found.Port, HTTP: copyHTTP(pr.HTTP)})
 	}
 	return nil
 }
@@ -257,9 +265,59 @@ func resolvePlainPorts(p *ztv1.ServiceAccessPolicy, m *Model, namesAllowed bool)
 			return &Problem{Reason: ReasonPortNotFound, Message: fmt.Sprintf(
 				"spec.ports[%d]: port %q is a name, but an external target has no named ports; use a number", i, pr.Port.StrVal)}
 		}
-		m.Ports = append(m.Ports, model.Port{Port: pr.Port, Number: numberOf(pr.Port), Protocol: protocolOf(pr.Protocol), HTTP: copyHTTP(pr.HTTP)})
+		proto := protocolOf(pr.Protocol)
+		m.Ports = append(m.Ports, model.Port{Port: pr.Port, Number: agreedNumber(m, pr.Port, proto), Protocol: proto, HTTP: copyHTTP(pr.HTTP)})
 	}
 	return nil
+}
+
+// resolveTargetWorkloads finds the workloads whose pod template labels the target's
+// selector matches (a Service or podSelector target): their templates tell named ports'
+// numbers and the pods' probes.
+func resolveTargetWorkloads(inv Inventory, m *Model) error {
+	sel, err := metav1.LabelSelectorAsSelector(m.Target.PodSelector)
+	if err != nil {
+		// Validation refuses a bad selector before; nothing is known of its pods.
+		return nil
+	}
+	ws, err := inv.WorkloadsIn(m.Target.Namespace)
+	if err != nil {
+		return fmt.Errorf("list workloads of namespace %s: %w", m.Target.Namespace, err)
+	}
+	seen := map[model.Probe]bool{}
+	for i := range ws {
+		if len(ws[i].PodLabels) == 0 || !sel.Matches(labels.Set(ws[i].PodLabels)) {
+			continue
+		}
+		m.Target.Workloads = append(m.Target.Workloads, ws[i])
+		for _, pb := range ws[i].Probes {
+			if !seen[pb] {
+				seen[pb] = true
+				m.Target.Probes = append(m.Target.Probes, pb)
+			}
+		}
+	}
+	m.Target.ProbesKnown = len(m.Target.Workloads) > 0
+	sortProbes(m.Target.Probes)
+	return nil
+}
+
+// agreedNumber is the number of port p on the target pods: p itself when it is a number;
+// for a name, the number every workload of the target declares it with, 0 when one of
+// them does not declare it or they disagree (model.PodGroups then opens it per workload).
+func agreedNumber(m *Model, p intstr.IntOrString, proto ztv1.Protocol) int32 {
+	if p.Type == intstr.Int {
+		return p.IntVal
+	}
+	var n int32
+	for i := range m.Target.Workloads {
+		wn := m.Target.Workloads[i].PortNumber(p.StrVal, proto)
+		if wn == 0 || (n != 0 && wn != n) {
+			return 0
+		}
+		n = wn
+	}
+	return n
 }
 
 // resolveCaller resolves from[i]. It returns the caller, or a problem, and a note for a
@@ -293,6 +351,9 @@ func resolveCaller(inv Inventory, p *ztv1.ServiceAccessPolicy, i int) (*model.Ca
 			return notFound("Service %s/%s has no selector, so it selects no caller pods; name the workload instead (%s.workload)", ns, c.Service, f)
 		}
 		out.PodSelectors = []metav1.LabelSelector{{MatchLabels: copyMap(svc.Spec.Selector)}}
+		if err := resolveIdentities(inv, out, nil); err != nil {
+			return nil, nil, "", err
+		}
 
 	case c.Workload != nil:
 		out.Kind, out.Name, out.WorkloadKind = model.CallerWorkload, c.Workload.Name, c.Workload.Kind
@@ -307,17 +368,9 @@ func resolveCaller(inv Inventory, p *ztv1.ServiceAccessPolicy, i int) (*model.Ca
 			return notFound("the pod template of %s %s/%s has no labels, so its pods cannot be selected; label them", w.Kind, ns, w.Name)
 		}
 		out.PodSelectors = []metav1.LabelSelector{{MatchLabels: copyMap(w.PodLabels)}}
-		out.ServiceAccounts = []string{serviceAccountOf(w)}
-		peers, err := inv.WorkloadsByServiceAccount(ns, serviceAccountOf(w))
-		if err != nil {
-			return nil, nil, "", fmt.Errorf("list workloads of ServiceAccount %s/%s: %w", ns, serviceAccountOf(w), err)
+		if err := resolveIdentities(inv, out, []model.Workload{*w}); err != nil {
+			return nil, nil, "", err
 		}
-		for _, pw := range peers {
-			if pw.Kind != w.Kind || pw.Name != w.Name {
-				out.ServiceAccountPeers = append(out.ServiceAccountPeers, string(pw.Kind)+"/"+pw.Name)
-			}
-		}
-		sort.Strings(out.ServiceAccountPeers)
 
 	case c.ServiceAccount != "":
 		out.Kind, out.Name = model.CallerServiceAccount, c.ServiceAccount
@@ -352,6 +405,9 @@ func resolveCaller(inv Inventory, p *ztv1.ServiceAccessPolicy, i int) (*model.Ca
 	case c.PodSelector != nil:
 		out.Kind = model.CallerPodSelector
 		out.PodSelectors = []metav1.LabelSelector{*c.PodSelector.DeepCopy()}
+		if err := resolveIdentities(inv, out, nil); err != nil {
+			return nil, nil, "", err
+		}
 
 	case c.Namespace != "":
 		out.Kind, out.AllPods = model.CallerNamespace, true
@@ -367,6 +423,73 @@ func resolveCaller(inv Inventory, p *ztv1.ServiceAccessPolicy, i int) (*model.Ca
 		return notFound("set exactly one of service, workload, serviceAccount, podSelector or cidr, or namespace alone")
 	}
 	return out, nil, "", nil
+}
+
+// resolveIdentities sets the mesh identities of a workload, Service or podSelector caller:
+// the ServiceAccounts its workloads run as (selected, or those whose pod template labels
+// the caller's selector matches), each only when no workload outside the caller runs as it
+// too, since a mesh identity admits every pod that holds it. What cannot be admitted that
+// way is a MeshGap.
+func resolveIdentities(inv Inventory, c *model.Caller, selected []model.Workload) error {
+	if selected == nil {
+		sel, err := metav1.LabelSelectorAsSelector(&c.PodSelectors[0])
+		if err != nil {
+			return nil // validation refuses a bad selector before
+		}
+		ws, err := inv.WorkloadsIn(c.Namespace)
+		if err != nil {
+			return fmt.Errorf("list workloads of namespace %s: %w", c.Namespace, err)
+		}
+		for i := range ws {
+			if len(ws[i].PodLabels) > 0 && sel.Matches(labels.Set(ws[i].PodLabels)) {
+				selected = append(selected, ws[i])
+			}
+		}
+		if len(selected) == 0 {
+			c.MeshGaps = append(c.MeshGaps, "it selects the pods of no Deployment, StatefulSet or DaemonSet, so the ServiceAccounts its pods run as are unknown")
+			return nil
+		}
+	}
+	in := map[string]bool{}
+	bySA := map[string][]string{}
+	for i := range selected {
+		in[selected[i].Ref()] = true
+		sa := serviceAccountOf(&selected[i])
+		bySA[sa] = append(bySA[sa], selected[i].Ref())
+	}
+	sas := make([]string, 0, len(bySA))
+	for sa := range bySA {
+		sas = append(sas, sa)
+	}
+	sort.Strings(sas)
+	for _, sa := range sas {
+		holders, err := inv.WorkloadsByServiceAccount(c.Namespace, sa)
+		if err != nil {
+			return fmt.Errorf("list workloads of ServiceAccount %s/%s: %w", c.Namespace, sa, err)
+		}
+		var outside []string
+		for i := range holders {
+			if !in[holders[i].Ref()] {
+				outside = append(outside, holders[i].Ref())
+			}
+		}
+		if len(outside) == 0 {
+			c.ServiceAccounts = append(c.ServiceAccounts, sa)
+			continue
+		}
+		sort.Strings(outside)
+		c.MeshGaps = append(c.MeshGaps, fmt.Sprintf("%s run%s as ServiceAccount %s/%s, which %s also run%s as: authorizing it would admit them too; "+
+			"give the caller a ServiceAccount of its own, or name the ServiceAccount in from if all of them may call",
+			strings.Join(bySA[sa], ", "), verbS(len(bySA[sa])), c.Namespace, sa, strings.Join(outside, ", "), verbS(len(outside))))
+	}
+	return nil
+}
+
+func verbS(n int) string {
+	if n == 1 {
+		return "s"
+	}
+	return ""
 }
 
 // egressDenied lists the namespaces of m's callers where a baseline denies egress: only

@@ -90,9 +90,10 @@ func testInventory(t *testing.T) *static.Inventory {
 		deployment("shop", "bare", "", labels("app", "bare")),
 		serviceAccount("payments", "payment"),
 		serviceAccount("payments", "idle"),
-		deployment("payments", "payment", "payment", labels("app", "payment")),
-		statefulSet("payments", "ledger", "payment", labels("app", "ledger")),
+		deployment("payments", "payment", "payment", labels("app", "payment", "tier", "pay")),
+		statefulSet("payments", "ledger", "payment", labels("app", "ledger", "tier", "pay")),
 		service("payments", "payment", labels("app", "payment")),
+		service("payments", "payments-all", labels("tier", "pay")),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +252,9 @@ func callerSummary(c model.Caller) string {
 	if len(c.ServiceAccounts) > 0 {
 		s += fmt.Sprintf(" sa=%v", c.ServiceAccounts)
 	}
+	for _, g := range c.MeshGaps {
+		s += " gap: " + g
+	}
 	return s
 }
 
@@ -262,11 +266,24 @@ func TestResolveCallers(t *testing.T) {
 		problem string // in the CallerNotFound message
 		note    string // in the note
 	}{
-		"service in the policy's namespace": {
-			caller: ztv1.Caller{Service: "inventory"}, want: "Service shop [app=inventory]",
+		"service in the policy's namespace: its workload's ServiceAccount is shared": {
+			caller: ztv1.Caller{Service: "inventory"},
+			want:   "Service shop [app=inventory] gap: Deployment/inventory runs as ServiceAccount shop/default, which Deployment/bare, Deployment/unlabelled also run as: authorizing it would admit them too; give the caller a ServiceAccount of its own, or name the ServiceAccount in from if all of them may call",
 		},
-		"service in another namespace": {
-			caller: ztv1.Caller{Service: "payment", Namespace: "payments"}, want: "Service payments [app=payment]",
+		"service in another namespace: ServiceAccount shared with a workload it does not select": {
+			caller: ztv1.Caller{Service: "payment", Namespace: "payments"},
+			want:   "Service payments [app=payment] gap: Deployment/payment runs as ServiceAccount payments/payment, which StatefulSet/ledger also runs as: authorizing it would admit them too; give the caller a ServiceAccount of its own, or name the ServiceAccount in from if all of them may call",
+		},
+		"service selecting every workload of its ServiceAccount: authorized": {
+			caller: ztv1.Caller{Service: "payments-all", Namespace: "payments"}, want: "Service payments [tier=pay] sa=[payment]",
+		},
+		"podSelector selecting no workload: no identity": {
+			caller: ztv1.Caller{PodSelector: &metav1.LabelSelector{MatchLabels: labels("app", "ghost")}},
+			want:   "PodSelector shop [app=ghost] gap: it selects the pods of no Deployment, StatefulSet or DaemonSet, so the ServiceAccounts its pods run as are unknown",
+		},
+		"podSelector with matchExpressions resolved through workloads": {
+			caller: ztv1.Caller{PodSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"payment", "ledger"}}}}, Namespace: "payments"},
+			want:   "PodSelector payments [app in (ledger,payment)] sa=[payment]",
 		},
 		"missing service": {
 			caller: ztv1.Caller{Service: "payment"}, problem: "from[0]: Service shop/payment not found",
@@ -276,18 +293,18 @@ func TestResolveCallers(t *testing.T) {
 		},
 		"workload": {
 			caller: ztv1.Caller{Workload: &ztv1.WorkloadReference{Kind: ztv1.WorkloadStatefulSet, Name: "ledger"}, Namespace: "payments"},
-			want:   "Workload payments [app=ledger] sa=[payment]",
+			want:   "Workload payments [app=ledger,tier=pay] gap: StatefulSet/ledger runs as ServiceAccount payments/payment, which Deployment/payment also runs as: authorizing it would admit them too; give the caller a ServiceAccount of its own, or name the ServiceAccount in from if all of them may call",
 		},
 		"workload without serviceAccountName runs as default": {
 			caller: ztv1.Caller{Workload: &ztv1.WorkloadReference{Kind: ztv1.WorkloadDeployment, Name: "inventory"}},
-			want:   "Workload shop [app=inventory] sa=[default]",
+			want:   "Workload shop [app=inventory] gap: Deployment/inventory runs as ServiceAccount shop/default, which Deployment/bare, Deployment/unlabelled also run as: authorizing it would admit them too; give the caller a ServiceAccount of its own, or name the ServiceAccount in from if all of them may call",
 		},
 		"missing workload": {
 			caller: ztv1.Caller{Workload: &ztv1.WorkloadReference{Kind: ztv1.WorkloadDaemonSet, Name: "inventory"}}, problem: "from[0]: DaemonSet shop/inventory not found",
 		},
 		"serviceAccount with two workloads: one selector each, sorted by kind and name": {
 			caller: ztv1.Caller{ServiceAccount: "payment", Namespace: "payments"},
-			want:   "ServiceAccount payments [app=payment app=ledger] sa=[payment]",
+			want:   "ServiceAccount payments [app=payment,tier=pay app=ledger,tier=pay] sa=[payment]",
 		},
 		"serviceAccount with no workload: resolves, grants nothing at the pod level": {
 			caller: ztv1.Caller{ServiceAccount: "idle", Namespace: "payments"},
@@ -308,7 +325,7 @@ func TestResolveCallers(t *testing.T) {
 		},
 		"podSelector as written": {
 			caller: ztv1.Caller{PodSelector: &metav1.LabelSelector{MatchLabels: labels("role", "batch")}, Namespace: "payments"},
-			want:   "PodSelector payments [role=batch]",
+			want:   "PodSelector payments [role=batch] gap: it selects the pods of no Deployment, StatefulSet or DaemonSet, so the ServiceAccounts its pods run as are unknown",
 		},
 		"cidr": {
 			caller: ztv1.Caller{CIDR: "10.0.0.0/8"}, want: "CIDR  [] 10.0.0.0/8",

@@ -30,6 +30,9 @@ type Inventory interface {
 	// WorkloadsByServiceAccount returns the workloads of namespace whose pods run as
 	// serviceAccount, sorted by kind and name.
 	WorkloadsByServiceAccount(namespace, serviceAccount string) ([]Workload, error)
+	// WorkloadsIn returns every workload of namespace, sorted by kind and name: the
+	// compiler finds those whose pod template labels a Service or pod selector selects.
+	WorkloadsIn(namespace string) ([]Workload, error)
 	// ServiceAccountExists says whether the ServiceAccount namespace/name exists.
 	ServiceAccountExists(namespace, name string) (bool, error)
 	// Namespace returns the Namespace name.
@@ -38,21 +41,9 @@ type Inventory interface {
 	Baselines() ([]ztv1.ZeroTrustBaseline, error)
 }
 
-// Workload is the part of a Deployment, StatefulSet or DaemonSet the compiler needs.
-type Workload struct {
-	Kind      ztv1.WorkloadKind
-	Namespace string
-	Name      string
-	// PodLabels are the labels of the pod template.
-	PodLabels map[string]string
-	// ServiceAccount the pods run as ("default" when the template names none).
-	ServiceAccount string
-	// Ports are the container ports of every container of the pod template.
-	Ports []corev1.ContainerPort
-	// Probes are the HTTP GET probes of the pod template's containers, sorted and
-	// deduplicated.
-	Probes []model.Probe
-}
+// Workload is the part of a Deployment, StatefulSet or DaemonSet the compiler needs; see
+// model.Workload.
+type Workload = model.Workload
 
 // Options are the operator-wide settings that shape generated objects.
 type Options struct {
@@ -84,6 +75,9 @@ type BackendResult struct {
 	Backend ztv1.Backend
 	State   ztv1.BackendState
 	Message string
+	// Denied is what the backend denies that the policy declares (model.Result.Denied);
+	// State is then Partial.
+	Denied []string
 	// Objects the backend generates for the policy, sorted by namespace and name. In DryRun
 	// they are what would be created: the caller lists them in status and applies nothing.
 	Objects []client.Object

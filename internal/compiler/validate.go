@@ -75,8 +75,8 @@ func Validate(p *ztv1.ServiceAccessPolicy) field.ErrorList {
 		if spec.Target.External != nil && (c.Namespace != "" || c.CIDR != "") {
 			errs = append(errs, field.Invalid(fp.Index(i), "", "an external target opens egress of callers in this namespace only: remove namespace and cidr"))
 		}
-		if spec.Target.KubernetesAPI != nil && c.ServiceAccount == "" {
-			errs = append(errs, field.Invalid(fp.Index(i), "", "a kubernetesAPI target is reached by ServiceAccounts only: set serviceAccount"))
+		if spec.Target.KubernetesAPI != nil && c.ServiceAccount == "" && c.Workload == nil {
+			errs = append(errs, field.Invalid(fp.Index(i), "", "a kubernetesAPI target is reached by ServiceAccounts: set serviceAccount, or workload (the ServiceAccount it runs as)"))
 		}
 	}
 

@@ -82,6 +82,11 @@ func probesOf(containers []*corev1.Container) []model.Probe {
 			}
 		}
 	}
+	sortProbes(out)
+	return out
+}
+
+func sortProbes(out []model.Probe) {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Port != b.Port {
@@ -92,7 +97,6 @@ func probesOf(containers []*corev1.Container) []model.Probe {
 		}
 		return a.Path < b.Path
 	})
-	return out
 }
 
 // probePath is the path the kubelet requests, without the query string (meshes match

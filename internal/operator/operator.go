@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	cfg.DisableCompression = true
 	managed := labels.SelectorFromSet(labels.Set{ztv1.LabelManagedBy: ztv1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
-	for _, gvk := range controllers.BuiltinKinds() {
+	for _, gvk := range compiler.BuiltinKinds() {
 		byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed, Transform: condense}
 	}
 	for _, obj := range slimmed() {

@@ -100,6 +100,14 @@ var _ = Describe("ServiceAccessPolicy and ZeroTrustBaseline validation", Ordered
 		Expect(ports[0].(map[string]any)["protocol"]).To(Equal("TCP"))
 	})
 
+	It("accepts a kubernetesAPI target reached by a workload (the ServiceAccount it runs as)", func() {
+		u := sap("api-workload", `
+target: {kubernetesAPI: {rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]}}
+from: [{workload: {kind: Deployment, name: batch}}, {serviceAccount: reporting}]`)
+		Expect(k8s.Create(ctx, u)).To(Succeed())
+		Expect(offlineErrors(u)).To(BeEmpty())
+	})
+
 	DescribeTable("rejects invalid objects with a message naming the field",
 		func(u *unstructured.Unstructured, field, message string) {
 			err := k8s.Create(ctx, u)
@@ -182,7 +190,7 @@ target: {workload: {kind: Pod, name: inventory}}
 from: [{service: payment}]`), "spec.target.workload.kind", `Unsupported value: "Pod"`),
 		Entry("a kubernetesAPI target reached by a Service", sap("api-service", `
 target: {kubernetesAPI: {rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]}}
-from: [{service: payment}]`), "spec", "a kubernetesAPI target is reached by ServiceAccounts only"),
+from: [{service: payment}]`), "spec", "a kubernetesAPI target is reached by ServiceAccounts: every from entry must set serviceAccount, or workload"),
 		Entry("a kubernetesAPI target with ports", sap("api-ports", `
 target: {kubernetesAPI: {rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]}}
 from: [{serviceAccount: batch}]

@@ -84,15 +84,36 @@ func deployment(name, serviceAccount string) *appsv1.Deployment {
 
 // generated lists the objects of kind gvk generated for the policy.
 func generated(gvk schema.GroupVersionKind) []unstructured.Unstructured {
+	return generatedFor(gvk, "payment-reads-inventory")
+}
+
+// generatedFor lists the objects of kind gvk generated for policy: those labelled with its
+// name, and the shared objects (no policy label) it is an owner of.
+func generatedFor(gvk schema.GroupVersionKind, policy string) []unstructured.Unstructured {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	ExpectWithOffset(1, k8s.List(ctx, list, client.MatchingLabels{ztv1.LabelPolicyName: "payment-reads-inventory"})).To(Succeed())
-	return list.Items
+	ExpectWithOffset(1, k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue})).To(Succeed())
+	var out []unstructured.Unstructured
+	for _, o := range list.Items {
+		l := o.GetLabels()
+		owned := false
+		for _, r := range o.GetOwnerReferences() {
+			owned = owned || (r.Kind == "ServiceAccessPolicy" && r.Name == policy)
+		}
+		if l[ztv1.LabelPolicyName] == policy || (l[ztv1.LabelPolicyName] == "" && l[ztv1.LabelBaseline] == "" && owned) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 func backendState(g Gomega, name ztv1.Backend) ztv1.BackendState {
+	return backendStateOf(g, "payment-reads-inventory", name)
+}
+
+func backendStateOf(g Gomega, policy string, name ztv1.Backend) ztv1.BackendState {
 	p := &ztv1.ServiceAccessPolicy{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "payment-reads-inventory"}, p)).To(Succeed())
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: policy}, p)).To(Succeed())
 	for _, b := range p.Status.Backends {
 		if b.Name == name {
 			return b.State
@@ -269,6 +290,87 @@ var _ = Describe("Mesh backends", Ordered, func() {
 		Consistently(writes.Load, "2s").Should(BeZero())
 		stop()
 		Eventually(done).Should(BeClosed())
+	})
+
+	It("authorizes a Service caller by its workload's ServiceAccount, and denies it once another workload shares that ServiceAccount", func() {
+		Expect(k8s.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "payment"}, Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "payment"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}})).To(Succeed())
+		second := &ztv1.ServiceAccessPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "payment-service-reads-inventory"},
+			Spec: ztv1.ServiceAccessPolicySpec{
+				Target: ztv1.Target{Workload: &ztv1.WorkloadReference{Kind: ztv1.WorkloadDeployment, Name: "inventory"}},
+				From:   []ztv1.Caller{{Service: "payment"}},
+				Ports: []ztv1.PortRule{{Port: intstr.FromString("http"), Protocol: "TCP",
+					HTTP: []ztv1.HTTPRule{{Methods: []ztv1.HTTPMethod{"GET"}, Paths: []string{"/items"}}}}},
+			},
+		}
+		Expect(k8s.Create(ctx, second)).To(Succeed())
+		principals := func(g Gomega) []any {
+			aps := generatedFor(authorizationPolicy, second.Name)
+			g.Expect(aps).To(HaveLen(1))
+			rules, _, _ := unstructured.NestedSlice(aps[0].Object, "spec", "rules")
+			var out []any
+			for _, r := range rules {
+				from, _, _ := unstructured.NestedSlice(r.(map[string]any), "from")
+				for _, f := range from {
+					ps, _, _ := unstructured.NestedSlice(f.(map[string]any), "source", "principals")
+					out = append(out, ps...)
+				}
+			}
+			return out
+		}
+		Eventually(func(g Gomega) {
+			g.Expect(backendStateOf(g, second.Name, ztv1.BackendIstio)).To(Equal(ztv1.BackendApplied))
+			g.Expect(backendStateOf(g, second.Name, ztv1.BackendLinkerd)).To(Equal(ztv1.BackendApplied))
+			g.Expect(principals(g)).To(ConsistOf("cluster.local/ns/shop/sa/payment"))
+		}).Should(Succeed())
+
+		// The policy does not change: a workload event alone must re-resolve its identity.
+		Expect(k8s.Create(ctx, deployment("batch", "payment"))).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(backendStateOf(g, second.Name, ztv1.BackendIstio)).To(Equal(ztv1.BackendPartial))
+			g.Expect(principals(g)).To(BeEmpty(), "the shared ServiceAccount would admit batch too")
+			p := &ztv1.ServiceAccessPolicy{}
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(second), p)).To(Succeed())
+			ready := meta.FindStatusCondition(p.Status.Conditions, "Ready")
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal("PartiallyEnforced"))
+			g.Expect(ready.Message).To(ContainSubstring("Deployment/batch"))
+		}).Should(Succeed())
+		Expect(k8s.Delete(ctx, deployment("batch", "payment"))).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(backendStateOf(g, second.Name, ztv1.BackendIstio)).To(Equal(ztv1.BackendApplied))
+			g.Expect(principals(g)).To(ConsistOf("cluster.local/ns/shop/sa/payment"))
+		}).Should(Succeed())
+	})
+
+	It("shares one Linkerd Server between two policies on the same pods and port, and keeps it for the one left", func() {
+		const second = "payment-service-reads-inventory"
+		var shared []unstructured.Unstructured
+		Eventually(func(g Gomega) {
+			first := map[string]bool{}
+			for _, s := range generated(linkerdServer) {
+				first[s.GetName()] = true
+			}
+			shared = nil
+			for _, s := range generatedFor(linkerdServer, second) {
+				if first[s.GetName()] {
+					shared = append(shared, s)
+				}
+			}
+			g.Expect(shared).NotTo(BeEmpty(), "both policies open port 8080 of the inventory pods")
+			g.Expect(shared[0].GetOwnerReferences()).To(HaveLen(2))
+		}).Should(Succeed())
+		Expect(k8s.Delete(ctx, &ztv1.ServiceAccessPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: second}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			live := &unstructured.Unstructured{}
+			live.SetGroupVersionKind(linkerdServer)
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(&shared[0]), live)).To(Succeed(), "the first policy still needs it")
+			g.Expect(live.GetOwnerReferences()).To(HaveLen(1))
+			g.Expect(live.GetOwnerReferences()[0].Name).To(Equal("payment-reads-inventory"))
+			g.Expect(generatedFor(authorizationPolicy, second)).To(BeEmpty())
+			g.Expect(backendState(g, ztv1.BackendLinkerd)).To(Equal(ztv1.BackendApplied))
+		}).Should(Succeed())
 	})
 
 	It("removes every mesh object with the policy", func() {

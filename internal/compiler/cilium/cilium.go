@@ -1,6 +1,9 @@
 // Package cilium is the Cilium backend: it enforces a ServiceAccessPolicy with
 // cilium.io/v2 CiliumNetworkPolicies, which add HTTP methods and paths (enforced by
-// Cilium's Envoy proxy) to what a NetworkPolicy can say.
+// Cilium's Envoy proxy) to what a NetworkPolicy can say. Beside a mesh (Istio or Linkerd
+// among the backends) it leaves methods and paths to the mesh and enforces callers and
+// ports: the mesh's mutual TLS hides requests from Cilium's L7 proxy, which would deny
+// them all (model.Policy.CiliumEnforcesL7).
 //
 // The ingress policy selects the target pods and admits the callers on the policy's ports:
 // pods by their namespace and labels, ServiceAccount callers by the label Cilium gives
@@ -8,6 +11,11 @@
 // ServiceAccount that runs no workload yet is still expressed), whole namespaces by the
 // namespace label, and CIDRs with fromCIDR. Like an ingress NetworkPolicy it isolates the
 // target pods. Cilium keeps admitting the local node (kubelet probes) by default.
+//
+// Cilium also enforces the NetworkPolicies, as rules of the same kind, and an L4 rule of
+// theirs would void the HTTP rules written here for the same peer and port; so, when both
+// backends run, the NetworkPolicy backend leaves the ports with HTTP rules to this policy
+// (package networkpolicy).
 //
 // Egress policies are generated only where a ZeroTrustBaseline denies egress, as the
 // NetworkPolicy backend does, and with enableDefaultDeny.egress false: they only add the
@@ -76,12 +84,17 @@ func (b Backend) Compile(p *model.Policy) (model.Result, error) {
 	ports := model.PortRules(p)
 
 	if p.Target.Kind.Selects() {
+		l7 := !p.MeshEnforces() // see model.Policy.CiliumEnforcesL7
+		if !l7 && hasHTTP(ports) {
+			notes = append(notes, "Cilium enforces the ports and callers; the HTTP methods and paths are enforced by the mesh, "+
+				"whose mutual TLS Cilium's L7 proxy cannot read")
+		}
 		var rules []any
 		if eps := ingressEndpoints(p); len(eps) > 0 {
-			rules = append(rules, peerRule("fromEndpoints", eps, toPorts(ports, true)))
+			rules = append(rules, peerRule("fromEndpoints", eps, toPorts(ports, l7)))
 		}
 		if cidrs := callerCIDRs(p); len(cidrs) > 0 {
-			rules = append(rules, peerRule("fromCIDR", cidrs, toPorts(ports, true)))
+			rules = append(rules, peerRule("fromCIDR", cidrs, toPorts(ports, l7)))
 		}
 		// An ingress policy with no peers would isolate the target and allow nothing:
 		// that is more than the policy says, so none is generated.
@@ -198,6 +211,15 @@ func peerRule(key string, peers []any, ports []any) map[string]any {
 		r["toPorts"] = ports
 	}
 	return r
+}
+
+func hasHTTP(rules []model.PortRule) bool {
+	for i := range rules {
+		if !rules[i].Open() {
+			return true
+		}
+	}
+	return false
 }
 
 // toPorts are the policy's ports as Cilium port rules: one for all ports open to every

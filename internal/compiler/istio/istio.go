@@ -5,15 +5,17 @@
 //
 // Istio authorizes what its sidecars can prove: mesh identities (the ServiceAccount a
 // caller runs as), namespaces (derived from those identities), the peer's IP address, and
-// for HTTP the method and path. A caller the model knows only by pod labels (a Service or
-// podSelector caller) has no identity Istio could match and is left out, with a message;
-// it is never widened to its namespace. So is a workload caller whose ServiceAccount other
-// workloads share: authorizing the ServiceAccount would admit them too.
+// for HTTP the method and path. Every caller kind is authorized by the ServiceAccounts its
+// pods run as, which the resolver finds through the workloads the caller names or selects;
+// a ServiceAccount that workloads outside the caller also run as is not authorized, since
+// it would admit them too. Ports are matched by number: a named port is resolved through
+// the pod templates of the target's workloads, per workload where they disagree.
 //
 // An ALLOW policy that selects a workload denies every request no ALLOW policy of that
 // workload matches, so, like an ingress NetworkPolicy, the generated policy isolates the
-// target: only what ServiceAccessPolicies grant reaches it. No policy is generated when no
-// caller can be expressed, since one without rules would deny everything.
+// target: only what ServiceAccessPolicies grant reaches it. It fails closed: the target is
+// isolated even when no caller can be expressed (an ALLOW policy without rules), and what
+// cannot be expressed is denied and reported (model.Result.Denied), never left open.
 //
 // Objects are written as the API server stores them: the Istio CRDs default nothing, the
 // protobuf JSON form omits empty fields and the ALLOW action (its zero value), so a
@@ -21,6 +23,8 @@
 package istio
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strconv"
@@ -61,15 +65,22 @@ var _ model.BaselineBackend = Backend{}
 // Name is ztv1.BackendIstio.
 func (Backend) Name() ztv1.Backend { return ztv1.BackendIstio }
 
-// Compile returns one ALLOW AuthorizationPolicy in the policy's namespace that selects the
-// target pods and has one rule per kind of caller (identities, namespaces, IP blocks), each
-// limited to the policy's TCP ports, methods and paths. In Audit mode it carries the
-// dry-run annotation.
+// Compile returns the ALLOW AuthorizationPolicies that enforce p on the target pods, in the
+// policy's namespace: one that selects the target (the base, named IngressName), with one
+// rule per kind of caller (identities, namespaces, IP blocks), each limited to the ports
+// whose number is the same on every target pod and to their methods and paths; and, for a
+// named port whose number differs between the target's workloads, one more per workload
+// that opens it with that workload's number (see model.PodGroups). ALLOW policies add up, so
+// a workload's pods admit exactly the base's rules and their own.
 //
-// It skips the policy when Istio cannot express its target exactly: the Kubernetes API or
-// external CIDRs (not mesh workloads), a target selector with matchExpressions (Istio
-// selects by labels only, and dropping an expression would widen the selection), or a
-// named target port whose number the model does not know (Istio matches port numbers).
+// It fails closed: the base policy is generated whenever the target selects pods, even
+// when no caller or port can be expressed, and an ALLOW policy that selects a workload
+// denies every request no ALLOW policy of that workload admits. What Istio cannot express
+// (a caller without an identity it can authorize, a port whose number is unknown) is
+// denied, and listed in Result.Denied. In Audit mode the policies carry the dry-run
+// annotation.
+//
+// It skips targets that are not mesh workloads (the Kubernetes API, external CIDRs).
 func (b Backend) Compile(p *model.Policy) (model.Result, error) {
 	switch {
 	case p.Target.Kind == model.TargetKubernetesAPI:
@@ -78,52 +89,73 @@ func (b Backend) Compile(p *model.Policy) (model.Result, error) {
 		return skip("Istio does not enforce egress to external CIDRs; the NetworkPolicy and Cilium backends do"), nil
 	case !p.Target.Kind.Selects() || p.Target.PodSelector == nil:
 		return skip("Istio has nothing to select for this target"), nil
-	case len(p.Target.PodSelector.MatchExpressions) > 0:
-		return skip(fmt.Sprintf("Istio selects workloads by labels only, and the target selector %s has matchExpressions; "+
-			"use matchLabels only in spec.target.podSelector, or target the workload", metav1.FormatLabelSelector(p.Target.PodSelector))), nil
 	}
 
-	var notes []string
-	ops, portNotes, unexpressible := operations(p)
-	if unexpressible != "" {
-		return skip(unexpressible), nil
+	var notes, denied []string
+	groups, portDenied := model.PodGroups(p)
+	for _, d := range portDenied {
+		denied = append(denied, "Istio matches port numbers and denies "+d)
 	}
-	notes = append(notes, portNotes...)
-	if !p.AllPorts && len(ops) == 0 {
-		return skip("Istio intercepts TCP only, and the policy opens no TCP port; NetworkPolicy and Cilium enforce its UDP and SCTP ports"), nil
+	if len(p.Target.PodSelector.MatchExpressions) > 0 {
+		if len(groups) == 0 {
+			return skip(fmt.Sprintf("Istio selects workloads by labels only, and the target selector %s has matchExpressions and selects the pods of no Deployment, StatefulSet or DaemonSet "+
+				"whose labels Istio could select instead; use matchLabels only in spec.target.podSelector, or target the workload", metav1.FormatLabelSelector(p.Target.PodSelector))), nil
+		}
+		notes = append(notes, fmt.Sprintf("Istio selects workloads by labels only: the target selector %s has matchExpressions, so Istio enforces the policy on the pods of %s, "+
+			"selected by their pod template labels; pods of no Deployment, StatefulSet or DaemonSet that the selector matches are not isolated by Istio",
+			metav1.FormatLabelSelector(p.Target.PodSelector), model.WorkloadRefs(p.Target.Workloads)))
+	}
+	for _, r := range model.PortRules(p) {
+		if r.Protocol != "TCP" {
+			notes = append(notes, fmt.Sprintf("Istio intercepts TCP only: port %s/%s is left to NetworkPolicy and Cilium", r.Port.String(), r.Protocol))
+		}
 	}
 
-	srcs, callerNotes := sources(p)
-	notes = append(notes, callerNotes...)
-	if len(srcs) == 0 {
-		return model.Result{Skipped: true, Message: strings.Join(append(notes,
-			"no from entry has an identity Istio can authorize, so no AuthorizationPolicy is generated (one without rules would deny everything)"), "; ")}, nil
-	}
+	srcs, callerDenied := sources(p)
+	denied = append(denied, callerDenied...)
 
-	rules := make([]*securityapi.Rule, 0, len(srcs))
-	for _, s := range srcs {
-		rules = append(rules, &securityapi.Rule{
-			From: []*securityapi.Rule_From{{Source: s}},
-			To:   copyOps(ops),
-		})
-	}
-	ap := &securityv1.AuthorizationPolicy{
-		TypeMeta:   authorizationPolicyType(),
-		ObjectMeta: metav1.ObjectMeta{Name: model.IngressName(p), Namespace: p.Namespace, Labels: model.PolicyLabels(p, ztv1.BackendIstio)},
-		Spec: securityapi.AuthorizationPolicy{
-			Rules: rules,
+	labels := model.PolicyLabels(p, ztv1.BackendIstio)
+	var objs []client.Object
+	for _, g := range groups {
+		var rules []*securityapi.Rule
+		if ops, open := operations(p, g.Rules); open || len(ops) > 0 {
+			for _, s := range srcs {
+				rules = append(rules, &securityapi.Rule{From: []*securityapi.Rule_From{{Source: s.DeepCopy()}}, To: copyOps(ops)})
+			}
+		}
+		name := model.IngressName(p)
+		if g.Workload != "" {
+			if len(rules) == 0 && groups[0].Workload == "" {
+				continue // adds nothing to the base's isolation
+			}
+			name = model.IngressPartName(p, workloadPart(g.Workload))
+		}
+		ap := &securityv1.AuthorizationPolicy{
+			TypeMeta:   authorizationPolicyType(),
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace, Labels: copyMap(labels)},
 			// Action is ALLOW, the zero value: left unset, as the API server stores it.
-		},
+			// No rules (nothing expressible) is an allow-nothing policy: the target is
+			// isolated and nothing of this policy is admitted.
+			Spec: securityapi.AuthorizationPolicy{Rules: rules},
+		}
+		// An empty podSelector target is every pod of the namespace: no selector, as Istio
+		// means it, rather than an empty one the reader has to interpret.
+		if len(g.Selector.MatchLabels) > 0 {
+			ap.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: copyMap(g.Selector.MatchLabels)}
+		}
+		if p.Mode == ztv1.ModeAudit {
+			ap.Annotations = map[string]string{DryRunAnnotation: "true"}
+		}
+		objs = append(objs, ap)
 	}
-	// An empty podSelector target is every pod of the namespace: no selector, as Istio
-	// means it, rather than an empty one the reader has to interpret.
-	if len(p.Target.PodSelector.MatchLabels) > 0 {
-		ap.Spec.Selector = &typeapi.WorkloadSelector{MatchLabels: copyMap(p.Target.PodSelector.MatchLabels)}
-	}
-	if p.Mode == ztv1.ModeAudit {
-		ap.Annotations = map[string]string{DryRunAnnotation: "true"}
-	}
-	return model.Result{Objects: []client.Object{ap}, Message: strings.Join(notes, "; ")}, nil
+	return model.Result{Objects: objs, Message: strings.Join(notes, "; "), Denied: denied}, nil
+}
+
+// workloadPart names the AuthorizationPolicy of one workload's ports: "w-" and a hash of
+// its kind and name (workload names may hold dots, which name parts may not).
+func workloadPart(ref string) string {
+	sum := sha256.Sum256([]byte(ref))
+	return "w-" + hex.EncodeToString(sum[:])[:10]
 }
 
 // CompileBaseline returns, for b's mesh part, a namespace-wide PeerAuthentication with b's
@@ -167,33 +199,37 @@ func authorizationPolicyType() metav1.TypeMeta {
 func skip(msg string) model.Result { return model.Result{Skipped: true, Message: msg} }
 
 // sources are the callers as Istio sources, one per kind: mesh identities (principals),
-// namespaces, and IP blocks; plus a note for every caller left out.
+// namespaces, and IP blocks; plus, for every caller (or part of one) Istio cannot admit, a
+// sentence saying so: Istio denies it.
 //
-// CIDR callers become ipBlocks, not remoteIpBlocks: ipBlocks match the address of the
-// connection's peer, which the sidecar sees and no client can forge, the same address a
-// NetworkPolicy ipBlock matches. remoteIpBlocks match the client address taken from
-// X-Forwarded-For or the PROXY protocol, which is trustworthy only behind a gateway
-// configured with numTrustedProxies; at a sidecar a client could set the header itself. North-south
-// traffic that enters through an Istio ingress gateway arrives from the gateway's pods:
-// authorize the gateway (its workload or ServiceAccount), and restrict client addresses
-// with remoteIpBlocks on the gateway's own AuthorizationPolicy.
+// Every caller kind that runs as known ServiceAccounts is authorized by them (the resolver
+// keeps only ServiceAccounts no workload outside the caller runs as). CIDR callers become
+// ipBlocks, not remoteIpBlocks: ipBlocks match the address of the connection's peer, which
+// the sidecar sees and no client can forge, the same address a NetworkPolicy ipBlock
+// matches. remoteIpBlocks match the client address taken from X-Forwarded-For or the PROXY
+// protocol, which is trustworthy only behind a gateway configured with numTrustedProxies;
+// at a sidecar a client could set the header itself. North-south traffic that enters
+// through an Istio ingress gateway arrives from the gateway's pods: authorize the gateway
+// (its workload or ServiceAccount), and restrict client addresses with remoteIpBlocks on
+// the gateway's own AuthorizationPolicy.
 func sources(p *model.Policy) ([]*securityapi.Source, []string) {
 	var principals, namespaces, blocks []string
-	var notes []string
+	var denied []string
 	for i := range p.Callers {
 		c := &p.Callers[i]
 		switch {
 		case c.Kind == model.CallerCIDR:
 			blocks = append(blocks, c.CIDR)
+			continue
 		case c.AllPods:
 			namespaces = append(namespaces, c.Namespace)
-		case len(c.ServiceAccountPeers) > 0:
-			notes = append(notes, sharedIdentityNote("Istio", c))
-		case len(c.ServiceAccounts) > 0:
-			principals = append(principals, c.Identities(p.TrustDomain)...)
-		default:
-			notes = append(notes, fmt.Sprintf("Istio authorizes mesh identities, and from[%d] (%s) names pods by label only: "+
-				"it is not authorized by Istio; name its workload or serviceAccount instead", c.Index, c.Describe()))
+			continue
+		}
+		principals = append(principals, c.Identities(p.TrustDomain)...)
+		if len(c.MeshGaps) > 0 {
+			denied = append(denied, fmt.Sprintf("Istio does not admit from[%d] (%s): %s", c.Index, c.Describe(), strings.Join(c.MeshGaps, "; ")))
+		} else if len(c.ServiceAccounts) == 0 {
+			denied = append(denied, fmt.Sprintf("Istio does not admit from[%d] (%s): it has no mesh identity; name its workload or serviceAccount", c.Index, c.Describe()))
 		}
 	}
 	var out []*securityapi.Source
@@ -206,34 +242,28 @@ func sources(p *model.Policy) ([]*securityapi.Source, []string) {
 	if len(blocks) > 0 {
 		out = append(out, &securityapi.Source{IpBlocks: sortedUnique(blocks)})
 	}
-	return out, notes
+	return out, denied
 }
 
-// operations are the policy's ports as Istio operations: one operation for every port
-// open to any request, and one per HTTP rule of each port with HTTP rules (fields of one
+// operations are the ports of rules as Istio operations: one operation for every port open
+// to any request, and one per HTTP rule of each port with HTTP rules (fields of one
 // operation are ANDed, operations ORed, exactly as a rule's methods and paths and a port's
 // rules). Istio's path syntax (exact, or a prefix with a trailing '*') is the API's, so
-// paths are copied as written. Nil when the policy opens every port. UDP and SCTP ports are
-// left out with a note: a sidecar never sees them, and "8125" in an Istio rule would open
-// TCP 8125 instead. unexpressible explains a named port whose number is unknown.
-func operations(p *model.Policy) (ops []*securityapi.Rule_To, notes []string, unexpressible string) {
+// paths are copied as written. open is true, with no operations, when the policy opens
+// every port. UDP and SCTP ports are left out: a sidecar never sees them, and "8125" in an
+// Istio rule would open TCP 8125 instead. Every rule's number is known (model.PodGroups).
+func operations(p *model.Policy, rules []model.PortRule) (ops []*securityapi.Rule_To, open bool) {
 	if p.AllPorts {
-		return nil, nil, ""
+		return nil, true
 	}
-	var open []string
-	for _, pr := range model.PortRules(p) {
-		if pr.Protocol != "TCP" {
-			notes = append(notes, fmt.Sprintf("Istio intercepts TCP only: port %s/%s is left to NetworkPolicy and Cilium", pr.Port.String(), pr.Protocol))
+	var openPorts []string
+	for _, pr := range rules {
+		if pr.Protocol != "TCP" || pr.Number == 0 {
 			continue
 		}
-		num := pr.Number
-		if num == 0 {
-			return nil, nil, fmt.Sprintf("Istio matches port numbers, and the target port %q is a name whose number is unknown "+
-				"(a Service's named targetPort, or a name in a podSelector target): use a numeric targetPort or port, or target the workload, whose pod template declares the port", pr.Port.StrVal)
-		}
-		port := strconv.Itoa(int(num))
+		port := strconv.Itoa(int(pr.Number))
 		if pr.Open() {
-			open = append(open, port)
+			openPorts = append(openPorts, port)
 			continue
 		}
 		for _, r := range pr.HTTP {
@@ -244,12 +274,12 @@ func operations(p *model.Policy) (ops []*securityapi.Rule_To, notes []string, un
 			ops = append(ops, &securityapi.Rule_To{Operation: op})
 		}
 	}
-	if len(open) > 0 {
-		sortPorts(open)
-		open = unique(open)
-		ops = append([]*securityapi.Rule_To{{Operation: &securityapi.Operation{Ports: open}}}, ops...)
+	if len(openPorts) > 0 {
+		sortPorts(openPorts)
+		openPorts = unique(openPorts)
+		ops = append([]*securityapi.Rule_To{{Operation: &securityapi.Operation{Ports: openPorts}}}, ops...)
 	}
-	return ops, notes, ""
+	return ops, false
 }
 
 func copyOps(in []*securityapi.Rule_To) []*securityapi.Rule_To {
@@ -261,16 +291,6 @@ func copyOps(in []*securityapi.Rule_To) []*securityapi.Rule_To {
 		out[i] = op.DeepCopy()
 	}
 	return out
-}
-
-// sharedIdentityNote explains why a workload caller whose ServiceAccount other workloads
-// share is left out: the mesh identity is the ServiceAccount, so authorizing it would
-// admit those workloads too.
-func sharedIdentityNote(mesh string, c *model.Caller) string {
-	return fmt.Sprintf("%s authorizes ServiceAccounts, and from[%d] (%s) runs as ServiceAccount %s/%s, which %s also run as: "+
-		"it is not authorized by %s, since that would admit them too; give the workload a ServiceAccount of its own, "+
-		"or name the ServiceAccount in from if all of them may call", mesh, c.Index, c.Describe(), c.Namespace,
-		strings.Join(c.ServiceAccounts, ","), strings.Join(c.ServiceAccountPeers, ", "), mesh)
 }
 
 func sortPorts(ports []string) {

@@ -72,14 +72,27 @@ func TestCompile(t *testing.T) {
 				}
 			},
 		},
-		"a label-only caller is left out, with a note": {
+		"a caller without identity is denied, named in Denied": {
 			edit: func(p *model.Policy) {
 				p.Callers = append(p.Callers, model.Caller{Index: 1, Kind: model.CallerService, Namespace: "pay", Name: "web",
-					PodSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"app": "web"}}}})
+					PodSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"app": "web"}}},
+					MeshGaps:     []string{"it selects the pods of no Deployment"}})
 			},
 			check: func(t *testing.T, ap *securityv1.AuthorizationPolicy, msg string) {
 				if len(ap.Spec.Rules) != 1 || !strings.Contains(msg, "from[1] (Service pay/web)") {
-					t.Errorf("rules %v message %q", ap.Spec.Rules, msg)
+					t.Errorf("rules %v denied %q", ap.Spec.Rules, msg)
+				}
+			},
+		},
+		"a Service caller resolved to its workloads' ServiceAccount is authorized": {
+			edit: func(p *model.Policy) {
+				p.Callers = []model.Caller{{Index: 0, Kind: model.CallerService, Namespace: "pay", Name: "web",
+					PodSelectors:    []metav1.LabelSelector{{MatchLabels: map[string]string{"app": "web"}}},
+					ServiceAccounts: []string{"web"}}}
+			},
+			check: func(t *testing.T, ap *securityv1.AuthorizationPolicy, _ string) {
+				if got := ap.Spec.Rules[0].From[0].Source.Principals; len(got) != 1 || got[0] != "example.org/ns/pay/sa/web" {
+					t.Errorf("principals %v", got)
 				}
 			},
 		},
@@ -93,6 +106,46 @@ func TestCompile(t *testing.T) {
 				}
 			},
 		},
+		"a named port of unknown number: isolated, the port denied": {
+			edit: func(p *model.Policy) { p.Ports[0] = model.Port{Port: intstr.FromString("web-http"), Protocol: "TCP"} },
+			check: func(t *testing.T, ap *securityv1.AuthorizationPolicy, msg string) {
+				if len(ap.Spec.Rules) != 0 || !strings.Contains(msg, "web-http") {
+					t.Errorf("rules %v denied %q", ap.Spec.Rules, msg)
+				}
+			},
+		},
+		"only UDP: TCP isolated, as NetworkPolicy isolates": {
+			edit: func(p *model.Policy) {
+				p.Ports = []model.Port{{Port: intstr.FromInt32(53), Number: 53, Protocol: "UDP"}}
+			},
+			check: func(t *testing.T, ap *securityv1.AuthorizationPolicy, msg string) {
+				if len(ap.Spec.Rules) != 0 || !strings.Contains(msg, "TCP only") {
+					t.Errorf("rules %v message %q", ap.Spec.Rules, msg)
+				}
+			},
+		},
+		"no caller Istio can express: isolated, allow-nothing": {
+			edit: func(p *model.Policy) {
+				p.Callers = []model.Caller{{Kind: model.CallerPodSelector, Namespace: "shop",
+					PodSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"a": "b"}}}, MeshGaps: []string{"no workload"}}}
+			},
+			check: func(t *testing.T, ap *securityv1.AuthorizationPolicy, msg string) {
+				if len(ap.Spec.Rules) != 0 || ap.Spec.Selector == nil || !strings.Contains(msg, "does not admit from[0]") {
+					t.Errorf("rules %v selector %v denied %q", ap.Spec.Rules, ap.Spec.Selector, msg)
+				}
+			},
+		},
+		"a workload whose ServiceAccount others share: denied": {
+			edit: func(p *model.Policy) {
+				p.Callers = []model.Caller{{Kind: model.CallerWorkload, WorkloadKind: ztv1.WorkloadDeployment, Namespace: "shop", Name: "web",
+					MeshGaps: []string{"Deployment/web runs as ServiceAccount shop/default, which Deployment/batch also runs as"}}}
+			},
+			check: func(t *testing.T, ap *securityv1.AuthorizationPolicy, msg string) {
+				if len(ap.Spec.Rules) != 0 || !strings.Contains(msg, "Deployment/batch") {
+					t.Errorf("rules %v denied %q", ap.Spec.Rules, msg)
+				}
+			},
+		},
 		"kubernetesAPI is RBAC's": {
 			edit: func(p *model.Policy) { p.Target = model.Target{Kind: model.TargetKubernetesAPI, Namespace: "shop"} }, skipped: "RBAC",
 		},
@@ -102,35 +155,11 @@ func TestCompile(t *testing.T) {
 			},
 			skipped: "egress",
 		},
-		"matchExpressions are never dropped": {
+		"matchExpressions without workloads: nothing Istio could select": {
 			edit: func(p *model.Policy) {
 				p.Target.PodSelector.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: "t", Operator: metav1.LabelSelectorOpExists}}
 			},
 			skipped: "matchExpressions",
-		},
-		"a named port of unknown number": {
-			edit:    func(p *model.Policy) { p.Ports[0] = model.Port{Port: intstr.FromString("web-http"), Protocol: "TCP"} },
-			skipped: "web-http",
-		},
-		"only UDP": {
-			edit: func(p *model.Policy) {
-				p.Ports = []model.Port{{Port: intstr.FromInt32(53), Number: 53, Protocol: "UDP"}}
-			},
-			skipped: "TCP only",
-		},
-		"no caller Istio can express: no policy, which would deny everything": {
-			edit: func(p *model.Policy) {
-				p.Callers = []model.Caller{{Kind: model.CallerPodSelector, Namespace: "shop",
-					PodSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"a": "b"}}}}}
-			},
-			skipped: "deny everything",
-		},
-		"a workload whose ServiceAccount others share: left out": {
-			edit: func(p *model.Policy) {
-				p.Callers = []model.Caller{{Kind: model.CallerWorkload, WorkloadKind: ztv1.WorkloadDeployment, Namespace: "shop", Name: "web",
-					ServiceAccounts: []string{"default"}, ServiceAccountPeers: []string{"Deployment/batch"}}}
-			},
-			skipped: "Deployment/batch",
 		},
 	}
 	for name, tc := range tests {
@@ -154,7 +183,7 @@ func TestCompile(t *testing.T) {
 			if ap.Name != "zt-in.p" || ap.Namespace != "shop" || ap.Kind != "AuthorizationPolicy" || ap.APIVersion != "security.istio.io/v1" {
 				t.Fatalf("object %s %s %s/%s", ap.APIVersion, ap.Kind, ap.Namespace, ap.Name)
 			}
-			tc.check(t, ap, res.Message)
+			tc.check(t, ap, res.Message+" | "+strings.Join(res.Denied, "; "))
 		})
 	}
 }

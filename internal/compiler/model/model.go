@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -51,6 +52,12 @@ type Result struct {
 	// Message explains a skip, or notes something a user should know about what the backend
 	// generated (e.g. why no egress policy was needed).
 	Message string
+	// Denied lists, each as a sentence that names the backend, the spec field and what to
+	// change, what the policy declares that the backend cannot express and therefore denies
+	// (a caller without an identity it can authorize, a port whose number it cannot know).
+	// The backend still isolates the target: failing closed, never open. A result with
+	// Denied is Partial in status, and the policy is not Ready.
+	Denied []string
 }
 
 // TargetKind is what kind of thing a policy opens.
@@ -97,6 +104,37 @@ type Policy struct {
 	// create egress rules: an egress NetworkPolicy anywhere else would cut the selected pods
 	// off from everything it does not list.
 	EgressDenied []string
+	// Backends are the backends that enforce this compilation (those of Options.Backends the
+	// registry implements), in Options.Backends order. Backends read it where what one of
+	// them generates changes what another's objects mean: Cilium enforces NetworkPolicies
+	// with its own engine, where a NetworkPolicy's L4 rule voids the HTTP rules of a
+	// CiliumNetworkPolicy on the same port, so the NetworkPolicy backend leaves those ports
+	// to Cilium (see package networkpolicy). Set by the compiler before any backend runs.
+	Backends []ztv1.Backend
+}
+
+// Enforces reports whether backend b enforces this compilation (is among Backends).
+func (p *Policy) Enforces(b ztv1.Backend) bool {
+	for _, x := range p.Backends {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// CiliumEnforcesL7 reports whether Cilium enforces the policy's HTTP methods and paths:
+// Cilium is among the backends and no mesh is. A mesh encrypts traffic between its proxies
+// (mutual TLS), which Cilium's L7 proxy cannot read: Cilium's own guide for running beside
+// Istio requires disabling Istio's mTLS for Cilium HTTP policies, and Linkerd's mTLS is
+// always on. With a mesh, the mesh enforces methods and paths and Cilium the ports.
+func (p *Policy) CiliumEnforcesL7() bool {
+	return p.Enforces(ztv1.BackendCilium) && !p.MeshEnforces()
+}
+
+// MeshEnforces reports whether a service mesh (Istio or Linkerd) is among the backends.
+func (p *Policy) MeshEnforces() bool {
+	return p.Enforces(ztv1.BackendIstio) || p.Enforces(ztv1.BackendLinkerd)
 }
 
 // DeniesEgress reports whether a baseline denies egress in namespace ns.
@@ -129,13 +167,55 @@ type Target struct {
 	// APIAllowances are the exceptions to the RBAC deny list (package rbacguard) that the
 	// ZeroTrustBaselines selecting the policy's namespace allow, for a kubernetesAPI target.
 	APIAllowances []ztv1.RBACException
-	// Probes are the HTTP GET liveness, readiness and startup probes of the target pods,
-	// sorted; meaningful only when ProbesKnown. A mesh that routes HTTP on a port must keep
-	// the kubelet's probes on that port reachable (see the Linkerd backend).
+	// Probes are the HTTP GET liveness, readiness and startup probes of the target pods
+	// (of every workload in Workloads), sorted; meaningful only when ProbesKnown. A mesh that
+	// routes HTTP on a port must keep the kubelet's probes on that port reachable (see the
+	// Linkerd backend).
 	Probes []Probe
-	// ProbesKnown is true when the resolver read the target's pod template (a workload
-	// target). For a Service or podSelector target the pods' probes are not known.
+	// ProbesKnown is true when the resolver read the pod templates of the target's pods:
+	// always for a workload target, and for a Service or podSelector target that selects at
+	// least one workload's pod template.
 	ProbesKnown bool
+	// Workloads are the Deployments, StatefulSets and DaemonSets whose pods the target
+	// selects, sorted by kind and name: the workload itself for a workload target, those
+	// whose pod template labels the selector matches for a Service or podSelector target.
+	// Pods no workload template describes (bare pods, Jobs) are selected too, but their
+	// ports and probes are unknown.
+	Workloads []Workload
+}
+
+// Workload is the part of a Deployment, StatefulSet or DaemonSet the compiler needs.
+type Workload struct {
+	Kind      ztv1.WorkloadKind
+	Namespace string
+	Name      string
+	// PodLabels are the labels of the pod template.
+	PodLabels map[string]string
+	// ServiceAccount the pods run as ("default" when the template names none).
+	ServiceAccount string
+	// Ports are the container ports of every container of the pod template.
+	Ports []corev1.ContainerPort
+	// Probes are the HTTP GET probes of the pod template's containers, sorted and
+	// deduplicated.
+	Probes []Probe
+}
+
+// Ref is "Kind/name", how messages name a workload of a known namespace.
+func (w *Workload) Ref() string { return string(w.Kind) + "/" + w.Name }
+
+// PortNumber is the number of the container port named name with protocol proto, 0 when
+// no container of w declares it.
+func (w *Workload) PortNumber(name string, proto ztv1.Protocol) int32 {
+	for _, cp := range w.Ports {
+		p := ztv1.Protocol(cp.Protocol)
+		if p == "" {
+			p = "TCP"
+		}
+		if cp.Name == name && p == proto {
+			return cp.ContainerPort
+		}
+	}
+	return 0
 }
 
 // Probe is one HTTP GET probe of the target pods, as the kubelet sends it.
@@ -156,11 +236,11 @@ type Port struct {
 	Port intstr.IntOrString
 	// Protocol is TCP, UDP or SCTP (never empty).
 	Protocol ztv1.Protocol
-	// Number is the port's number on the pods: Port itself when it is a number, the number of
-	// the declared container port when Port is a name the resolver found in the pod
-	// template (workload targets), or 0 when it is not known (a Service's named targetPort,
-	// a name in a podSelector target). Backends that cannot express port names (Istio) use
-	// it.
+	// Number is the port's number on the pods: Port itself when it is a number, the number
+	// of the declared container port when Port is a name that every workload of
+	// Target.Workloads that declares it declares with the same number, or 0 when it is not
+	// known (no workload declares the name, or they disagree: see PodGroups). Backends that
+	// cannot express port names (Istio) use it.
 	Number int32
 	// ServicePort is the Service port this was translated from, for a Service target.
 	ServicePort int32
@@ -198,16 +278,24 @@ type Caller struct {
 	// ServiceAccount. Empty (and AllPods false) for a ServiceAccount that runs no workload:
 	// such a caller has a mesh identity but no pods a NetworkPolicy could select.
 	PodSelectors []metav1.LabelSelector
-	// ServiceAccounts the caller pods run as, sorted, where known (ServiceAccount and
-	// workload callers). Meshes authorize these identities.
+	// ServiceAccounts are the identities a mesh (and RBAC) may authorize for the caller,
+	// sorted: the ServiceAccount a serviceAccount entry names; for a workload, Service or
+	// podSelector caller, the ServiceAccounts its workloads run as that no workload outside
+	// the caller runs as (authorizing a shared one would admit those workloads too).
 	ServiceAccounts []string
+	// MeshGaps say, one sentence each, which of the caller's pods no mesh identity can
+	// admit exactly, and why (a ServiceAccount shared with workloads outside the caller, or
+	// no workload whose ServiceAccount is known). Meshes deny those pods; NetworkPolicy,
+	// which selects pods by label, does not need identities.
+	MeshGaps []string
 	// CIDR of a caller outside the cluster.
 	CIDR string
-	// ServiceAccountPeers are, for a workload caller, the other workloads of its namespace
-	// whose pods run as the same ServiceAccount, as "Kind/name", sorted. A mesh authorizes
-	// the ServiceAccount, not the workload, so it would admit those too: mesh backends leave
-	// such a caller out rather than grant more than the policy says.
-	ServiceAccountPeers []string
+}
+
+// MeshExpressible reports whether a mesh can admit the caller at all: by namespace, by a
+// ServiceAccount identity or by address.
+func (c *Caller) MeshExpressible() bool {
+	return c.AllPods || c.Kind == CallerCIDR || len(c.ServiceAccounts) > 0
 }
 
 // Describe names the caller for messages, e.g. "Deployment payments/checkout".

@@ -8,11 +8,16 @@ import (
 // Names of generated objects.
 //
 // Every name is a DNS-1123 subdomain, deterministic, and unique across all policies and
-// baselines of the cluster, so two policies can never fight over one object:
+// baselines of the cluster, so two policies can never fight over one object, except the
+// objects meant to be shared:
 //
 //	zt-in.<policy>                               ingress, in the policy's namespace
 //	zt-in.<policy>.<part>[.<part>...]            one of several ingress objects of one kind,
-//	                                             e.g. a Linkerd Server per port
+//	                                             e.g. a Linkerd AuthorizationPolicy per port,
+//	                                             an Istio AuthorizationPolicy per workload
+//	zt-srv.<hash of its spec>                    a Linkerd Server, shared by every policy
+//	                                             that opens the same pods and port (Linkerd
+//	                                             admits one Server per pod and port)
 //	zt-out.<policyNamespace>.<policy>.<i>        egress of from[i], in the caller's namespace
 //	zt-out.<policyNamespace>.<policy>.<i>-<n>    egress of the n-th workload (sorted by kind
 //	                                             and name) of a ServiceAccount caller from[i]
@@ -25,7 +30,7 @@ import (
 //     put theirs; the policy's namespace makes them unique there. Namespace names contain no
 //     dots and the last component is always the index, so the name parses back
 //     unambiguously even when the policy name contains dots.
-//   - A backend that needs several objects of one kind per policy (Linkerd: a Server and an
+//   - A backend that needs several objects of one kind per policy (Linkerd: an
 //     AuthorizationPolicy per port) appends parts that contain no dots, always the same
 //     number of them for one kind: the name then parses back from the right, so policy
 //     "a" part "b" never meets policy "a.b", which has one part more.

@@ -29,6 +29,29 @@ type PortRule struct {
 // Open reports whether every connection to the port is allowed, with no L7 restriction.
 func (r *PortRule) Open() bool { return len(r.HTTP) == 0 }
 
+// Key identifies the port r is: its protocol and number when known, else its protocol and
+// name. Port.Key of every entry of Policy.Ports that PortRules merged into r is r's key.
+func (r *PortRule) Key() string { return portKey(r.Protocol, r.Port, r.Number) }
+
+// Key identifies the port on the pods p is, as PortRule.Key: ports with one key are merged
+// into one PortRule.
+func (p *Port) Key() string {
+	number := p.Number
+	if p.Port.Type == intstr.Int {
+		number = p.Port.IntVal
+	}
+	return portKey(p.Protocol, p.Port, number)
+}
+
+// portKey: a port is one port however it is named, by its number when known, so that
+// "http" and 8080 of one container merge (two Linkerd Servers on one port would conflict).
+func portKey(proto ztv1.Protocol, port intstr.IntOrString, number int32) string {
+	if number != 0 {
+		return string(proto) + "/" + strconv.Itoa(int(number))
+	}
+	return string(proto) + "/" + port.String()
+}
+
 // PortRules merges p.Ports by port and protocol, sorted numbers first (by value), then
 // names, then by protocol. It is nil when the policy opens every port (AllPorts). A port
 // listed by name and by number is one port when the model knows the name's number; it is
@@ -51,12 +74,7 @@ func PortRules(p *Policy) []PortRule {
 		if pp.Port.Type == intstr.Int {
 			number = pp.Port.IntVal
 		}
-		// A port is one port however it is named: by its number when known, so that "http"
-		// and 8080 of one container merge (two Linkerd Servers on one port would conflict).
-		k := string(pp.Protocol) + "/" + pp.Port.String()
-		if number != 0 {
-			k = string(pp.Protocol) + "/" + strconv.Itoa(int(number))
-		}
+		k := pp.Key()
 		a, ok := byKey[k]
 		if !ok {
 			a = &acc{rule: PortRule{Port: pp.Port, Number: number, Protocol: pp.Protocol}}

@@ -6,6 +6,18 @@
 // callers become pod and namespace label selectors or CIDRs, HTTP rules are left to meshes
 // and Cilium, and a ServiceAccount is the pods of the workloads that run as it.
 //
+// When Cilium enforces HTTP rules (model.Policy.CiliumEnforcesL7: Cilium among the backends
+// and no mesh), the ingress NetworkPolicy does not open the ports that carry HTTP rules. Cilium enforces NetworkPolicies with the engine
+// that enforces CiliumNetworkPolicies, where an L4 rule for a peer and port voids the HTTP
+// rules another rule has for them ("the layer 7 portions of the latter rule will have no
+// effect", https://docs.cilium.io/en/stable/security/policy/layer7/): opening the port
+// here would admit every request the CiliumNetworkPolicy restricts. The NetworkPolicy still
+// isolates the target and opens the other ports; when no port is left it has no ingress
+// rule (a rule without ports would open every port). Egress NetworkPolicies keep every
+// port: the caller's egress is enforced apart from the target's ingress, and the egress
+// CiliumNetworkPolicy has no HTTP rules. Istio and Linkerd authorize in their proxies,
+// after the CNI, so an L4 rule cannot void theirs and nothing changes for them.
+//
 // Every object is written exactly as the API server would store it (TypeMeta, policyTypes,
 // protocol on every port, no empty lists the server would drop), so a server-side apply of
 // an unchanged object is a no-op and the reconciler never loops on a diff it caused.
@@ -52,8 +64,9 @@ var _ model.BaselineBackend = Backend{}
 func (Backend) Name() ztv1.Backend { return ztv1.BackendNetworkPolicy }
 
 // Compile returns an ingress NetworkPolicy in the policy's namespace that opens the target
-// pods to every resolved caller on the resolved ports, and an egress NetworkPolicy for each
-// caller pod selector in a namespace where a baseline denies egress.
+// pods to every resolved caller on the resolved ports (with Cilium, those without HTTP
+// rules: see the package documentation), and an egress NetworkPolicy for each caller pod
+// selector in a namespace where a baseline denies egress.
 func (b Backend) Compile(p *model.Policy) (model.Result, error) {
 	if p.Mode == ztv1.ModeAudit {
 		return model.Result{Skipped: true, Message: "NetworkPolicy has no audit form: a NetworkPolicy either blocks or allows. " +
@@ -71,8 +84,24 @@ func (b Backend) Compile(p *model.Policy) (model.Result, error) {
 		// An ingress policy with no peers would isolate the target and allow nothing:
 		// that is more than the policy says, so none is generated.
 		if len(peers) > 0 {
+			ports, l7 := ingressPorts(p)
+			var rules []networkingv1.NetworkPolicyIngressRule
+			// A rule without ports admits every port: it is written only for a policy that
+			// opens every port. When every port is left to Cilium there is no rule, and the
+			// NetworkPolicy only isolates the target.
+			if p.AllPorts || len(ports) > 0 {
+				rules = []networkingv1.NetworkPolicyIngressRule{{Ports: ports, From: peers}}
+			}
 			objs = append(objs, b.newPolicy(p, p.Namespace, model.IngressName(p), *p.Target.PodSelector.DeepCopy(),
-				networkingv1.PolicyTypeIngress, []networkingv1.NetworkPolicyIngressRule{{Ports: networkPolicyPorts(p), From: peers}}, nil))
+				networkingv1.PolicyTypeIngress, rules, nil))
+			if len(l7) > 0 {
+				note := "ports with HTTP rules are admitted by Cilium at L7: " + strings.Join(l7, ", ") +
+					" (the ingress NetworkPolicy leaves them out: Cilium enforces NetworkPolicies too, and an L4 rule there would void those HTTP rules)"
+				if len(rules) == 0 {
+					note += "; the ingress NetworkPolicy admits nothing and only isolates the target"
+				}
+				notes = append(notes, note)
+			}
 		} else {
 			notes = append(notes, "no from entry resolves to pods or CIDRs, so no ingress NetworkPolicy is generated")
 		}
@@ -174,21 +203,59 @@ func typeMeta() metav1.TypeMeta {
 // networkPolicyPorts are the policy's ports, deduplicated and sorted; nil for every port
 // (a rule without ports matches every port).
 func networkPolicyPorts(p *model.Policy) []networkingv1.NetworkPolicyPort {
+	out, _ := portsExcept(p, nil)
+	return out
+}
+
+// ingressPorts are the ports of the ingress rule. When Cilium enforces HTTP rules, the ports
+// that carry HTTP rules (model.PortRules that are not Open) are left out and listed in l7
+// ("8080/TCP", "http/TCP"): Cilium enforces NetworkPolicies with the engine that enforces
+// CiliumNetworkPolicies, and there an L4 rule for a peer and port voids the HTTP rules
+// another rule has for them (Cilium's docs: "the layer 7 portions of the latter rule will
+// have no effect"), so the NetworkPolicy would admit every request the CiliumNetworkPolicy
+// restricts. Those ports are admitted by the CiliumNetworkPolicy alone. ports is then
+// empty when every port is left out; it is nil (every port) only for a policy that opens
+// every port, which has no HTTP rules.
+func ingressPorts(p *model.Policy) (ports []networkingv1.NetworkPolicyPort, l7 []string) {
+	if !p.CiliumEnforcesL7() {
+		return networkPolicyPorts(p), nil
+	}
+	leave := map[string]bool{}
+	for _, r := range model.PortRules(p) {
+		if !r.Open() {
+			leave[r.Key()] = true
+		}
+	}
+	return portsExcept(p, leave)
+}
+
+// portsExcept are the policy's ports whose model key (model.Port.Key) is not in leave,
+// deduplicated and sorted, and those left out as "port/protocol", in the same order; nil
+// for every port.
+func portsExcept(p *model.Policy, leave map[string]bool) (ports []networkingv1.NetworkPolicyPort, left []string) {
 	if p.AllPorts {
-		return nil
+		return nil, nil
 	}
 	seen := map[string]bool{}
-	var out []networkingv1.NetworkPolicyPort
+	var out, gone []networkingv1.NetworkPolicyPort
 	for _, pp := range p.Ports {
 		k := string(pp.Protocol) + "/" + pp.Port.String()
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
+		if leave[pp.Key()] {
+			gone = append(gone, port(pp.Port, corev1.Protocol(pp.Protocol)))
+			continue
+		}
 		out = append(out, port(pp.Port, corev1.Protocol(pp.Protocol)))
 	}
 	sort.Slice(out, func(i, j int) bool { return portLess(out[i], out[j]) })
-	return out
+	sort.Slice(gone, func(i, j int) bool { return portLess(gone[i], gone[j]) })
+	for _, g := range gone {
+		left = append(left, g.Port.String()+"/"+string(*g.Protocol))
+	}
+	return out, left
 }
 
 func port(v intstr.IntOrString, proto corev1.Protocol) networkingv1.NetworkPolicyPort {

@@ -58,9 +58,19 @@ func (Backend) Compile(p *model.Policy) (model.Result, error) {
 		return model.Result{Skipped: true, Message: "RBAC grants nothing: spec.target.kubernetesAPI has no rules"}, nil
 	}
 	subjects := Subjects(p.Callers)
+	var denied []string
+	for i := range p.Callers {
+		if c := &p.Callers[i]; len(c.MeshGaps) > 0 {
+			denied = append(denied, fmt.Sprintf("RBAC does not bind from[%d] (%s): %s", c.Index, c.Describe(), strings.Join(c.MeshGaps, "; ")))
+		}
+	}
 	if len(subjects) == 0 {
 		// A RoleBinding without subjects grants nothing; say so rather than create one.
-		return model.Result{Skipped: true, Message: "RBAC grants nothing: no from entry is a ServiceAccount"}, nil
+		msg := "RBAC grants nothing: no from entry resolves to a ServiceAccount of its own"
+		if len(denied) > 0 {
+			msg += ": " + strings.Join(denied, "; ")
+		}
+		return model.Result{Skipped: true, Message: msg}, nil
 	}
 
 	name := model.IngressName(p)
@@ -75,7 +85,7 @@ func (Backend) Compile(p *model.Policy) (model.Result, error) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
 		Subjects:   subjects,
 	}
-	return model.Result{Objects: []client.Object{role, binding}}, nil
+	return model.Result{Objects: []client.Object{role, binding}, Denied: denied}, nil
 }
 
 // Rules turns the declared rules into Role rules: within each rule every list sorted and
@@ -105,13 +115,15 @@ func Rules(in []ztv1.APIRule) []rbacv1.PolicyRule {
 }
 
 // Subjects are the ServiceAccounts of the callers, sorted by namespace and name,
-// deduplicated.
+// deduplicated: the one a serviceAccount entry names, and the one a workload runs as when
+// no other workload of its namespace runs as it (binding a shared one would grant them
+// too; the resolver leaves it out and says why in the caller's MeshGaps).
 func Subjects(callers []model.Caller) []rbacv1.Subject {
 	var out []rbacv1.Subject
 	seen := map[string]bool{}
 	for _, c := range callers {
-		if c.Kind != model.CallerServiceAccount {
-			continue // the CRD allows only ServiceAccount callers for this target
+		if c.Kind != model.CallerServiceAccount && c.Kind != model.CallerWorkload {
+			continue // the CRD allows only ServiceAccount and workload callers for this target
 		}
 		for _, sa := range c.ServiceAccounts {
 			if k := c.Namespace + "/" + sa; !seen[k] {

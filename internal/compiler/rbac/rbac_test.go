@@ -102,7 +102,21 @@ func TestCompile(t *testing.T) {
 			edit: func(p *model.Policy) {
 				p.Callers = []model.Caller{{Kind: model.CallerNamespace, Namespace: "shop", AllPods: true}}
 			},
-			skipped: "no from entry is a ServiceAccount",
+			skipped: "no from entry resolves to a ServiceAccount of its own",
+		},
+		"a workload caller binds the ServiceAccount it runs as": {
+			edit: func(p *model.Policy) {
+				p.Callers = []model.Caller{{Kind: model.CallerWorkload, WorkloadKind: ztv1.WorkloadDeployment, Namespace: "shop", Name: "web", ServiceAccounts: []string{"web"}}}
+			},
+			rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"app-config"}, Verbs: []string{"get", "watch"}}},
+			subj:  []rbacv1.Subject{{Kind: "ServiceAccount", Name: "web", Namespace: "shop"}},
+		},
+		"a workload caller whose ServiceAccount others share binds nothing, and says why": {
+			edit: func(p *model.Policy) {
+				p.Callers = []model.Caller{{Kind: model.CallerWorkload, WorkloadKind: ztv1.WorkloadDeployment, Namespace: "shop", Name: "web",
+					MeshGaps: []string{"Deployment/web runs as ServiceAccount shop/default, which Deployment/batch also runs as"}}}
+			},
+			skipped: "Deployment/batch",
 		},
 	}
 	for name, tc := range cases {

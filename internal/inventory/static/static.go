@@ -163,6 +163,11 @@ func (i *Inventory) WorkloadsByServiceAccount(namespace, serviceAccount string) 
 	return out, nil
 }
 
+// WorkloadsIn implements compiler.Inventory.
+func (i *Inventory) WorkloadsIn(namespace string) ([]compiler.Workload, error) {
+	return i.Workloads(namespace), nil
+}
+
 // ServiceAccountExists implements compiler.Inventory. The "default" ServiceAccount exists
 // in every known Namespace, as in a cluster, where the API server creates it: manifests
 // rarely declare it.
