@@ -66,13 +66,9 @@ var _ = Describe("kubectl-zt render", func() {
 			}).Should(Succeed(), "policy %s/%s", p.Namespace, p.Name)
 		}
 
-		var baselines []ztv1.ZeroTrustBaseline
-		baselines, err = inv.Baselines()
+		rendered, err := inv.Render(time.Now(), compiler.Options{Backends: []ztv1.Backend{ztv1.BackendNetworkPolicy}, TrustDomain: "cluster.local"})
 		Expect(err).NotTo(HaveOccurred())
-		rendered, err := compiler.RenderAll(inv, inv.Policies(), baselines, inv.Namespaces(), time.Now(),
-			compiler.Options{Backends: []ztv1.Backend{ztv1.BackendNetworkPolicy}, TrustDomain: "cluster.local"})
-		Expect(err).NotTo(HaveOccurred())
-		stream, err := compiler.EncodeYAML(rendered)
+		stream, err := compiler.EncodeYAML(rendered.Objects)
 		Expect(err).NotTo(HaveOccurred())
 		want := map[string]map[string]any{}
 		dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(stream)), 4096)

@@ -162,11 +162,7 @@ func (c *common) load(stdin io.Reader, clock func() time.Time) (*loaded, error) 
 			return nil, usageErr("--now: %q is not an RFC 3339 instant, e.g. 2026-06-15T10:00:00Z", c.now)
 		}
 	}
-	objs, err := static.Load(c.files, stdin, c.namespace)
-	if err != nil {
-		return nil, &exitError{code: exitUsage, err: err}
-	}
-	inv, err := static.Build(objs)
+	inv, err := static.LoadInventory(c.files, stdin, c.namespace)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
@@ -174,11 +170,7 @@ func (c *common) load(stdin io.Reader, clock func() time.Time) (*loaded, error) 
 }
 
 func (l *loaded) render() (*compiler.Rendering, error) {
-	baselines, err := l.inv.Baselines()
-	if err != nil {
-		return nil, err
-	}
-	r, err := compiler.DefaultRegistry().Render(l.inv, l.inv.Policies(), baselines, l.inv.Namespaces(), l.now, l.opts)
+	r, err := l.inv.Render(l.now, l.opts)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}

@@ -51,11 +51,7 @@ spec:
 // that is listed but not implemented enforces nothing, and the NetworkPolicy keeps the
 // port.
 func TestNetworkPolicyLeavesHTTPPortsToCilium(t *testing.T) {
-	objs, err := static.Load([]string{"-"}, strings.NewReader(crossBackendWorld), "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := static.Build(objs)
+	inv, err := static.FromYAML([]byte(crossBackendWorld), "-", "default")
 	if err != nil {
 		t.Fatal(err)
 	}

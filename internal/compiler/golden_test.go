@@ -82,24 +82,20 @@ func renderCaseWith(t *testing.T, path string, backends []ztv1.Backend) []byte {
 			}
 		}
 	}
-	objs, err := static.Load([]string{path}, nil, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := static.Build(objs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	baselines, err := inv.Baselines()
+	inv, err := static.LoadInventory([]string{path}, nil, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := compiler.Options{Backends: backends}
-	r, err := compiler.DefaultRegistry().Render(inv, inv.Policies(), baselines, inv.Namespaces(), now, opts)
+	r, err := inv.Render(now, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Render and RenderAll must agree: the operator's tests use the latter.
+	// Render and RenderAll must agree: the benchmark and the reachability tests use the latter.
+	baselines, err := inv.Baselines()
+	if err != nil {
+		t.Fatal(err)
+	}
 	all, err := compiler.RenderAll(inv, inv.Policies(), baselines, inv.Namespaces(), now, opts)
 	if err != nil {
 		t.Fatal(err)

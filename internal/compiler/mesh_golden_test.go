@@ -64,11 +64,7 @@ func TestMeshGolden(t *testing.T) {
 // baseline asks for in each namespace it selects.
 func linkerdAnnotations(t *testing.T, path string) []byte {
 	t.Helper()
-	objs, err := static.Load([]string{path}, nil, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := static.Build(objs)
+	inv, err := static.LoadInventory([]string{path}, nil, "default")
 	if err != nil {
 		t.Fatal(err)
 	}

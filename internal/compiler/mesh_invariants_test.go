@@ -44,17 +44,11 @@ func TestMeshObjectInvariants(t *testing.T) {
 		if strings.HasSuffix(in, ".golden.yaml") {
 			continue
 		}
-		objs, err := static.Load([]string{in}, nil, "default")
+		inv, err := static.LoadInventory([]string{in}, nil, "default")
 		if err != nil {
 			t.Fatal(err)
 		}
-		inv, err := static.Build(objs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		baselines, _ := inv.Baselines()
-		r, err := compiler.DefaultRegistry().Render(inv, inv.Policies(), baselines, inv.Namespaces(), defaultNow,
-			compiler.Options{Backends: []ztv1.Backend{ztv1.BackendIstio, ztv1.BackendLinkerd, ztv1.BackendCilium}})
+		r, err := inv.Render(defaultNow, compiler.Options{Backends: []ztv1.Backend{ztv1.BackendIstio, ztv1.BackendLinkerd, ztv1.BackendCilium}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,20 +62,11 @@ func TestRegistryLists(t *testing.T) {
 func TestRegistryKindsAreGenerated(t *testing.T) {
 	byBackend := map[string][]schema.GroupVersionKind{}
 	for _, in := range []string{"testdata/mesh/baseline-mesh.yaml", "testdata/mesh/workload-target.yaml", "testdata/kubernetes-api.yaml"} {
-		objs, err := static.Load([]string{in}, nil, "default")
+		inv, err := static.LoadInventory([]string{in}, nil, "default")
 		if err != nil {
 			t.Fatal(err)
 		}
-		inv, err := static.Build(objs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		baselines, err := inv.Baselines()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := compiler.DefaultRegistry().Render(inv, inv.Policies(), baselines, inv.Namespaces(), defaultNow,
-			compiler.Options{Backends: compiler.AllBackends(), TrustDomain: "cluster.local"})
+		r, err := inv.Render(defaultNow, compiler.Options{Backends: compiler.AllBackends(), TrustDomain: "cluster.local"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,11 +190,7 @@ func objectID(o client.Object) string {
 // it where only the first applies, leaves out a baseline being deleted, and reports the
 // namespace metadata the namespace reconciler sets.
 func TestRenderOverlappingBaselines(t *testing.T) {
-	objs, err := static.Load([]string{"-"}, strings.NewReader(overlapping), "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := static.Build(objs)
+	inv, err := static.FromYAML([]byte(overlapping), "-", "default")
 	if err != nil {
 		t.Fatal(err)
 	}

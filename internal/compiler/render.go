@@ -42,8 +42,9 @@ type NamespaceResult struct {
 
 // RenderAll returns every object the operator would apply for these policies and
 // baselines at now, excluding what DryRun policies would create, sorted by apiVersion,
-// kind, namespace and name. kubectl-zt render and the operator's tests use it, so that
-// what a pipeline reviews is what the cluster gets.
+// kind, namespace and name: Render's objects, which kubectl-zt render and the operator's
+// tests get through the static inventory's Render, so that what a pipeline reviews is what
+// the cluster gets.
 func RenderAll(inv Inventory, policies []ztv1.ServiceAccessPolicy, baselines []ztv1.ZeroTrustBaseline,
 	namespaces []corev1.Namespace, now time.Time, opts Options) ([]client.Object, error) {
 	r, err := defaultRegistry.Render(inv, policies, baselines, namespaces, now, opts)

@@ -211,23 +211,15 @@ func checkApply(t *testing.T, desired client.Object) {
 
 func render(t *testing.T, path string) []client.Object {
 	t.Helper()
-	loaded, err := static.Load([]string{path}, nil, "default")
+	inv, err := static.LoadInventory([]string{path}, nil, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := static.Build(loaded)
+	r, err := inv.Render(now, compiler.Options{Backends: allBackends})
 	if err != nil {
 		t.Fatal(err)
 	}
-	baselines, err := inv.Baselines()
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := compiler.RenderAll(inv, inv.Policies(), baselines, inv.Namespaces(), now, compiler.Options{Backends: allBackends})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
+	return r.Objects
 }
 
 func get(t *testing.T, o client.Object) *unstructured.Unstructured {

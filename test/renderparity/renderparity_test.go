@@ -237,10 +237,7 @@ func keyOf(u *unstructured.Unstructured) string {
 func rendered(objs []static.Object) (map[string]map[string]any, []compiler.NamespaceResult) {
 	inv, err := static.Build(objs)
 	Expect(err).NotTo(HaveOccurred())
-	baselines, err := inv.Baselines()
-	Expect(err).NotTo(HaveOccurred())
-	r, err := compiler.DefaultRegistry().Render(inv, inv.Policies(), baselines, inv.Namespaces(), time.Now(),
-		compiler.Options{Backends: compiler.AllBackends(), TrustDomain: "cluster.local"})
+	r, err := inv.Render(time.Now(), compiler.Options{Backends: compiler.AllBackends(), TrustDomain: "cluster.local"})
 	Expect(err).NotTo(HaveOccurred())
 	stream, err := compiler.EncodeYAML(r.Objects)
 	Expect(err).NotTo(HaveOccurred())

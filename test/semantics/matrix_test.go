@@ -36,26 +36,17 @@ type rendering struct {
 // without Cilium, see rendering).
 func render(t *testing.T, world, source string) *rendering {
 	t.Helper()
-	objs, err := static.Decode([]byte(world), source, "default")
+	inv, err := static.FromYAML([]byte(world), source, "default")
 	if err != nil {
-		t.Fatalf("decode: %v\n%s", err, world)
+		t.Fatalf("%v\n%s", err, world)
 	}
-	return renderObjects(t, objs)
+	return renderInventory(t, inv)
 }
 
-func renderObjects(t *testing.T, objs []static.Object) *rendering {
+func renderInventory(t *testing.T, inv *static.Inventory) *rendering {
 	t.Helper()
-	inv, err := static.Build(objs)
-	if err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	baselines, err := inv.Baselines()
-	if err != nil {
-		t.Fatal(err)
-	}
 	with := func(backends []ztv1.Backend) *compiler.Rendering {
-		r, err := compiler.DefaultRegistry().Render(inv, inv.Policies(), baselines, inv.Namespaces(), now,
-			compiler.Options{Backends: backends})
+		r, err := inv.Render(now, compiler.Options{Backends: backends})
 		if err != nil {
 			t.Fatalf("render: %v", err)
 		}

@@ -24,11 +24,11 @@ import (
 // Nothing else reaches inventory: the baseline denies ingress and egress in shop and
 // payments.
 func TestSamples(t *testing.T) {
-	objs, err := static.Load([]string{"../../config/samples"}, nil, "default")
+	inv, err := static.LoadInventory([]string{"../../config/samples"}, nil, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := renderObjects(t, objs)
+	r := renderInventory(t, inv)
 	if len(r.Policies) != 2 {
 		t.Fatalf("got %d policies, want the samples' 2", len(r.Policies))
 	}

@@ -28,6 +28,7 @@ package cilium
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strings"
@@ -327,35 +328,13 @@ func PathRegex(path string) string {
 
 // selector is a Cilium endpoint selector: s (nil for none) with extra match labels.
 func selector(s *metav1.LabelSelector, extra map[string]string) map[string]any {
-	out := map[string]any{}
-	ml := map[string]any{}
+	sel := metav1.LabelSelector{MatchLabels: map[string]string{}}
 	if s != nil {
-		for k, v := range s.MatchLabels {
-			ml[k] = v
-		}
+		maps.Copy(sel.MatchLabels, s.MatchLabels)
+		sel.MatchExpressions = s.MatchExpressions
 	}
-	for k, v := range extra {
-		ml[k] = v
-	}
-	if len(ml) > 0 {
-		out["matchLabels"] = ml
-	}
-	if s != nil && len(s.MatchExpressions) > 0 {
-		exprs := make([]any, 0, len(s.MatchExpressions))
-		for _, e := range s.MatchExpressions {
-			x := map[string]any{"key": e.Key, "operator": string(e.Operator)}
-			if len(e.Values) > 0 {
-				vals := make([]any, 0, len(e.Values))
-				for _, v := range e.Values {
-					vals = append(vals, v)
-				}
-				x["values"] = vals
-			}
-			exprs = append(exprs, x)
-		}
-		out["matchExpressions"] = exprs
-	}
-	return out
+	maps.Copy(sel.MatchLabels, extra)
+	return model.UnstructuredSelector(&sel)
 }
 
 func sortSelectors(sels []map[string]any) []any {

@@ -138,20 +138,11 @@ spec:
 // checks, for calls of every kind of caller, that Istio allows a call exactly when a
 // ServiceAccessPolicy (or the absence of any, outside the locked namespace) grants it.
 func TestIstioVerdicts(t *testing.T) {
-	objs, err := static.Decode([]byte(world), "world", "default")
+	inv, err := static.FromYAML([]byte(world), "world", "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := static.Build(objs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	baselines, err := inv.Baselines()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := compiler.DefaultRegistry().Render(inv, inv.Policies(), baselines, inv.Namespaces(),
-		time.Date(2026, 6, 15, 10, 0, 0, 0, time.UTC), compiler.Options{Backends: []ztv1.Backend{ztv1.BackendIstio}})
+	r, err := inv.Render(time.Date(2026, 6, 15, 10, 0, 0, 0, time.UTC), compiler.Options{Backends: []ztv1.Backend{ztv1.BackendIstio}})
 	if err != nil {
 		t.Fatal(err)
 	}

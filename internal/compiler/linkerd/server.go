@@ -4,8 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -135,51 +135,24 @@ func isTCP(cp corev1.ContainerPort) bool {
 // by key, operator and values, values sorted and deduplicated, so that one selector
 // written in two orders is one Server.
 func selector(s *metav1.LabelSelector) map[string]any {
-	out := map[string]any{}
-	if len(s.MatchLabels) > 0 {
-		ml := make(map[string]any, len(s.MatchLabels))
-		for k, v := range s.MatchLabels {
-			ml[k] = v
-		}
-		out["matchLabels"] = ml
+	c := metav1.LabelSelector{MatchLabels: s.MatchLabels}
+	for _, e := range s.MatchExpressions {
+		vals := append([]string(nil), e.Values...)
+		sort.Strings(vals)
+		c.MatchExpressions = append(c.MatchExpressions, metav1.LabelSelectorRequirement{Key: e.Key, Operator: e.Operator, Values: uniqueStrings(vals)})
 	}
-	if len(s.MatchExpressions) > 0 {
-		type expr struct {
-			key, op string
-			values  []string
+	sort.Slice(c.MatchExpressions, func(i, j int) bool {
+		a, b := c.MatchExpressions[i], c.MatchExpressions[j]
+		if a.Key != b.Key {
+			return a.Key < b.Key
 		}
-		exprs := make([]expr, 0, len(s.MatchExpressions))
-		for _, e := range s.MatchExpressions {
-			vals := append([]string(nil), e.Values...)
-			sort.Strings(vals)
-			exprs = append(exprs, expr{e.Key, string(e.Operator), uniqueStrings(vals)})
+		if a.Operator != b.Operator {
+			return a.Operator < b.Operator
 		}
-		sort.Slice(exprs, func(i, j int) bool {
-			a, b := exprs[i], exprs[j]
-			if a.key != b.key {
-				return a.key < b.key
-			}
-			if a.op != b.op {
-				return a.op < b.op
-			}
-			return strings.Join(a.values, "\x00") < strings.Join(b.values, "\x00")
-		})
-		list := make([]any, 0, len(exprs))
-		for i, e := range exprs {
-			if i > 0 && e.key == exprs[i-1].key && e.op == exprs[i-1].op && strings.Join(e.values, "\x00") == strings.Join(exprs[i-1].values, "\x00") {
-				continue
-			}
-			x := map[string]any{"key": e.key, "operator": e.op}
-			if len(e.values) > 0 {
-				vals := make([]any, 0, len(e.values))
-				for _, v := range e.values {
-					vals = append(vals, v)
-				}
-				x["values"] = vals
-			}
-			list = append(list, x)
-		}
-		out["matchExpressions"] = list
-	}
-	return out
+		return slices.Compare(a.Values, b.Values) < 0
+	})
+	c.MatchExpressions = slices.CompactFunc(c.MatchExpressions, func(a, b metav1.LabelSelectorRequirement) bool {
+		return a.Key == b.Key && a.Operator == b.Operator && slices.Equal(a.Values, b.Values)
+	})
+	return model.UnstructuredSelector(&c)
 }

@@ -254,6 +254,24 @@ func splitDocuments(data []byte) []document {
 	return docs
 }
 
+// LoadInventory is Load and Build: the Inventory of the objects read from paths.
+func LoadInventory(paths []string, stdin io.Reader, defaultNamespace string) (*Inventory, error) {
+	objs, err := Load(paths, stdin, defaultNamespace)
+	if err != nil {
+		return nil, err
+	}
+	return Build(objs)
+}
+
+// FromYAML is Decode and Build: the Inventory of the objects of one YAML stream.
+func FromYAML(data []byte, source, defaultNamespace string) (*Inventory, error) {
+	objs, err := Decode(data, source, defaultNamespace)
+	if err != nil {
+		return nil, err
+	}
+	return Build(objs)
+}
+
 // Build returns an Inventory of objs and checks every ServiceAccessPolicy and
 // ZeroTrustBaseline against the rules of its CRD, which no API server has checked: a
 // pipeline must not approve what the cluster would reject. Errors name the file and field.

@@ -7,6 +7,7 @@ package static
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -214,6 +215,17 @@ func (i *Inventory) Policies() []ztv1.ServiceAccessPolicy {
 		out = append(out, *i.policies[k].DeepCopy())
 	}
 	return out
+}
+
+// Render is what the operator would make, at now, of the inventory's policies and baselines
+// in its namespaces, with every backend of compiler.DefaultRegistry() that opts enables:
+// what kubectl-zt render prints for a cluster holding these objects.
+func (i *Inventory) Render(now time.Time, opts compiler.Options) (*compiler.Rendering, error) {
+	baselines, err := i.Baselines()
+	if err != nil {
+		return nil, err
+	}
+	return compiler.DefaultRegistry().Render(i, i.Policies(), baselines, i.Namespaces(), now, opts)
 }
 
 // Policy returns the ServiceAccessPolicy namespace/name, or nil.
