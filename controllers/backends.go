@@ -92,14 +92,16 @@ type Backends struct {
 	// onInstall is called (once per backend) when a mesh backend becomes active, so that
 	// controllers watch its kinds.
 	onInstall []func(ztv1.Backend, cache.Cache) error
-	mgr       manager.Manager
-	newCache  func(kinds []schema.GroupVersionKind) (cache.Cache, error)
+	// onChange is called whenever an enabled backend comes or goes (see OnChange).
+	onChange []func()
+	mgr      manager.Manager
+	newCache func(kinds []schema.GroupVersionKind) (cache.Cache, error)
 }
 
 // NewBackends checks once which backends are installed.
 func NewBackends(ctx context.Context, modes map[ztv1.Backend]BackendMode, dc discovery.DiscoveryInterface) (*Backends, error) {
 	b := &Backends{modes: modes, discovery: dc, installed: map[ztv1.Backend]bool{}, caches: map[ztv1.Backend]cache.Cache{}}
-	if _, err := b.Refresh(ctx); err != nil {
+	if _, _, err := b.Refresh(ctx); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -131,13 +133,13 @@ func (b *Backends) served(backend ztv1.Backend) (bool, error) {
 	return true, nil
 }
 
-// Refresh re-discovers the mesh backends and returns those that became active.
-func (b *Backends) Refresh(ctx context.Context) ([]ztv1.Backend, error) {
-	var added []ztv1.Backend
+// Refresh re-discovers the mesh backends and returns those that became active, and whether
+// any enabled backend came or went.
+func (b *Backends) Refresh(ctx context.Context) (added []ztv1.Backend, changed bool, err error) {
 	for _, backend := range compiler.AllBackends() {
 		ok, err := b.served(backend)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		b.mu.Lock()
 		was := b.installed[backend]
@@ -147,10 +149,29 @@ func (b *Backends) Refresh(ctx context.Context) ([]ztv1.Backend, error) {
 			added = append(added, backend)
 		}
 		if was != ok {
+			changed = changed || b.modes[backend] != ModeOff
 			log.FromContext(ctx).Info("backend discovery", "backend", backend, "installed", ok)
 		}
 	}
-	return added, nil
+	return added, changed, nil
+}
+
+// OnChange registers fn to run whenever an enabled backend comes or goes after start-up:
+// what one backend generates may depend on which others run (compiler: Cilium's HTTP rules
+// beside a mesh), and a backend that goes leaves its policies' status to update.
+func (b *Backends) OnChange(fn func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onChange = append(b.onChange, fn)
+}
+
+func (b *Backends) changed() {
+	b.mu.RLock()
+	fns := append([]func(){}, b.onChange...)
+	b.mu.RUnlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // Active lists the backends that run: enabled and installed, or forced on.
@@ -295,12 +316,15 @@ type BackendDiscoveryReconciler struct {
 // server serves a new CRD's resources a moment after the CRD is established, so while a
 // mesh CRD exists whose backend is not served yet, it looks again shortly.
 func (r *BackendDiscoveryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	added, err := r.Backends.Refresh(ctx)
+	added, changed, err := r.Backends.Refresh(ctx)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.Backends.activate(added); err != nil {
 		return ctrl.Result{}, err
+	}
+	if changed {
+		r.Backends.changed()
 	}
 	_, group, _ := strings.Cut(req.Name, ".")
 	for _, info := range compiler.Backends() {
@@ -374,14 +398,8 @@ func controllerOptions(workers int, skipNameValidation bool) controller.Options 
 func watchActivated(mgr ctrl.Manager, ctl controller.Controller, backends *Backends, resync chan<- event.GenericEvent,
 	own *ownWrites, toRequests func(context.Context, client.Object) []reconcile.Request,
 	list func(context.Context) ([]client.Object, error)) error {
-	return backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
-		for _, gvk := range compiler.BackendKinds(backend) {
-			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
-				handler.EnqueueRequestsFromMapFunc(toRequests), own.predicate(gvk))); err != nil {
-				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
-			}
-		}
-		// Reconcile everything once the caches serve reads (at start-up they do not yet).
+	// Reconcile everything once the caches serve reads (at start-up they do not yet).
+	resyncAll := func(why string) {
 		go func() {
 			ctx := context.Background()
 			if !mgr.GetCache().WaitForCacheSync(ctx) {
@@ -389,13 +407,23 @@ func watchActivated(mgr ctrl.Manager, ctl controller.Controller, backends *Backe
 			}
 			objs, err := list(ctx)
 			if err != nil {
-				log.FromContext(ctx).Error(err, "listing for a resync after backend activation", "backend", backend)
+				log.FromContext(ctx).Error(err, "listing for a resync", "after", why)
 				return
 			}
 			for _, o := range objs {
 				resync <- event.GenericEvent{Object: o}
 			}
 		}()
+	}
+	backends.OnChange(func() { resyncAll("a backend came or went") })
+	return backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
+		for _, gvk := range compiler.BackendKinds(backend) {
+			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
+				handler.EnqueueRequestsFromMapFunc(toRequests), own.predicate(gvk))); err != nil {
+				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
+			}
+		}
+		resyncAll("activating backend " + string(backend))
 		return nil
 	})
 }

@@ -238,13 +238,11 @@ var _ = Describe("Mesh backends", Ordered, func() {
 		}
 		inv, err := static.FromObjects(objs...)
 		Expect(err).NotTo(HaveOccurred())
-		baselines, err := inv.Baselines()
-		Expect(err).NotTo(HaveOccurred())
-		rendered, err := compiler.RenderAll(inv, inv.Policies(), baselines, inv.Namespaces(), time.Now(), compiler.Options{
+		rendered, err := inv.Render(time.Now(), compiler.Options{
 			Backends: []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendIstio, ztv1.BackendLinkerd, ztv1.BackendCilium}, TrustDomain: "cluster.local"})
 		Expect(err).NotTo(HaveOccurred())
 		kinds := map[string]bool{}
-		for _, want := range rendered {
+		for _, want := range rendered.Objects {
 			gvk := want.GetObjectKind().GroupVersionKind()
 			kinds[gvk.Kind] = true
 			live := &unstructured.Unstructured{}
@@ -379,6 +377,54 @@ var _ = Describe("Mesh backends", Ordered, func() {
 			for _, gvk := range []schema.GroupVersionKind{authorizationPolicy, linkerdServer, ciliumPolicy} {
 				g.Expect(generated(gvk)).To(BeEmpty(), gvk.Kind)
 			}
+		}).Should(Succeed())
+	})
+
+	It("reconciles every policy when a mesh goes and comes back: Cilium enforces the HTTP rules only without a mesh", func() {
+		// Last: the operator's mesh caches take a while to serve again after their CRDs went.
+		networkPolicy := schema.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}
+		const name = "cilium-l7"
+		Expect(k8s.Create(ctx, &ztv1.ServiceAccessPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: ztv1.ServiceAccessPolicySpec{
+				Target: ztv1.Target{Workload: &ztv1.WorkloadReference{Kind: ztv1.WorkloadDeployment, Name: "inventory"}},
+				From:   []ztv1.Caller{{ServiceAccount: "payment"}},
+				Ports: []ztv1.PortRule{{Port: intstr.FromInt32(8080), Protocol: "TCP",
+					HTTP: []ztv1.HTTPRule{{Methods: []ztv1.HTTPMethod{"GET"}, Paths: []string{"/items/*"}}}}},
+			},
+		})).To(Succeed())
+		// The ports the policy's ingress NetworkPolicy opens.
+		opened := func(g Gomega) []any {
+			nps := generatedFor(networkPolicy, name)
+			g.Expect(nps).To(HaveLen(1))
+			rules, _, _ := unstructured.NestedSlice(nps[0].Object, "spec", "ingress")
+			var ports []any
+			for _, r := range rules {
+				ps, _, _ := unstructured.NestedSlice(r.(map[string]any), "ports")
+				ports = append(ports, ps...)
+			}
+			return ports
+		}
+		Eventually(func(g Gomega) { g.Expect(opened(g)).To(HaveLen(1)) }).Should(Succeed(), "beside a mesh the NetworkPolicy opens 8080")
+
+		for _, mesh := range []string{"Istio", "Linkerd"} {
+			Expect(envtest.UninstallCRDs(cfg, envtest.CRDInstallOptions{Paths: crds[mesh], ErrorIfPathMissing: true})).To(Succeed())
+		}
+		Eventually(func(g Gomega) {
+			g.Expect(backendStateOf(g, name, ztv1.BackendIstio)).To(Equal(ztv1.BackendNotInstalled))
+			g.Expect(backendStateOf(g, name, ztv1.BackendLinkerd)).To(Equal(ztv1.BackendNotInstalled))
+			g.Expect(backendStateOf(g, name, ztv1.BackendCilium)).To(Equal(ztv1.BackendApplied))
+			g.Expect(opened(g)).To(BeEmpty(), "without a mesh, 8080 (GET /items/*) is Cilium's: an L4 rule would void its HTTP rules")
+		}).Should(Succeed())
+
+		install("Istio")
+		install("Linkerd")
+		Eventually(func(g Gomega) {
+			g.Expect(backendStateOf(g, name, ztv1.BackendIstio)).To(Equal(ztv1.BackendApplied))
+			g.Expect(backendStateOf(g, name, ztv1.BackendLinkerd)).To(Equal(ztv1.BackendApplied))
+			g.Expect(generatedFor(authorizationPolicy, name)).To(HaveLen(1))
+			g.Expect(generatedFor(linkerdServer, name)).NotTo(BeEmpty())
+			g.Expect(opened(g)).To(HaveLen(1))
 		}).Should(Succeed())
 	})
 })
