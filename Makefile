@@ -15,6 +15,12 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 # module and build caches; instant once bin/helm exists). test/chart lints and renders the chart.
 HELM_VERSION ?= v4.3.2
 
+# The image: its tag is the git version, never "latest". IMAGE_OUT is a tarball for
+# `docker load -i` or `crane push`; IMG_ARCH (default the host's GOARCH) is its architecture.
+IMG_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+IMG_ARCH ?= $(shell go env GOARCH)
+IMAGE_OUT ?= $(LOCALBIN)/zerotrust-operator.tar
+
 # Test flags: -race on everything; envtest suites find their API server via KUBEBUILDER_ASSETS.
 GO_TEST_FLAGS ?= -race -count=1 -timeout 45m
 
@@ -75,6 +81,12 @@ test: verify-generated vet helm ## Unit and envtest integration tests, with -rac
 build: ## Build the manager and kubectl-zt into ./bin.
 	go build -o $(LOCALBIN)/manager .
 	go build -o $(LOCALBIN)/kubectl-zt ./cmd/kubectl-zt
+
+.PHONY: image
+image: ## Image tarball IMAGE_OUT (bin/zerotrust-operator.tar), tagged with the git version; needs no container engine or registry.
+	@if [ -z "$(IMG_VERSION)" ] || [ "$(IMG_VERSION)" = latest ]; then echo "IMG_VERSION must be a version from git, not '$(IMG_VERSION)'"; exit 1; fi
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMG_ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(IMG_VERSION)" -o $(LOCALBIN)/image/manager .
+	GOOS= GOARCH= go run ./hack/image -binary $(LOCALBIN)/image/manager -version $(IMG_VERSION) -out $(IMAGE_OUT)
 
 .PHONY: run
 run: manifests generate ## Run the operator against the current kubeconfig, or a local control plane.

@@ -15,6 +15,11 @@ import (
 	"github.com/zerotrust-dev/zerotrust-operator/internal/operator"
 )
 
+// version is the operator's version, set at build time from git
+// (-ldflags "-X main.version=$(git describe --tags --always --dirty)"; see the Makefile's image
+// target and the Dockerfile).
+var version = "dev"
+
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -46,6 +51,7 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	klog.SetLogger(ctrl.Log)
 	log := ctrl.Log.WithName("setup")
+	log.Info("zerotrust-operator", "version", version)
 
 	if limit := operator.SetMemoryLimit(); limit > 0 {
 		log.Info("soft memory limit set to 90% of the container's (GOMEMLIMIT overrides it)", "bytes", limit)
