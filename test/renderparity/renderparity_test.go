@@ -1,7 +1,6 @@
 package renderparity_test
 
 import (
-	"encoding/json"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/zerotrust-dev/zerotrust-operator/controllers"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/inventory/static"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/testenv"
 )
 
 // scenario: two namespaces under overlapping baselines (apps allows DNS, locked denies
@@ -206,26 +206,11 @@ spec:
   from: [{serviceAccount: checkout}]
 `
 
-// comparable keeps what the operator decides about an object: identity, labels and
-// annotations, and everything outside metadata and status. Server-set metadata and owner
-// references (which need the live owners' UIDs) are left out.
+// comparable is testenv.Comparable, failing the spec on an error.
 func comparable(u *unstructured.Unstructured) map[string]any {
-	out := map[string]any{}
-	for k, v := range u.Object {
-		if k != "metadata" && k != "status" {
-			out[k] = v
-		}
-	}
-	out["metadata"] = map[string]any{
-		"name": u.GetName(), "namespace": u.GetNamespace(),
-		"labels": u.GetLabels(), "annotations": u.GetAnnotations(),
-	}
-	// One number type on both sides: decoded YAML has float64, the API client int64.
-	data, err := json.Marshal(out)
-	Expect(err).NotTo(HaveOccurred())
-	var normalized map[string]any
-	Expect(json.Unmarshal(data, &normalized)).To(Succeed())
-	return normalized
+	out, err := testenv.Comparable(u)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return out
 }
 
 func keyOf(u *unstructured.Unstructured) string {
