@@ -165,7 +165,7 @@ func (b *bench) run(ctx context.Context) error {
 	cp := childPeakRSS()
 	b.note("Control plane peak RSS: kube-apiserver %.0f MiB, etcd %.0f MiB.", cp["kube-apiserver"], cp["etcd"])
 	b.note("API server flags: %s; etcd: %s.", flagString(b.apiFlags), flagString(etcdFlags))
-	b.note("Operator: %s (config/manager/manager.yaml minus leader election).", b.info.operatorArgs)
+	b.note("Operator: %s (config/default minus leader election).", b.info.operatorArgs)
 	if n := retries.Load(); n > 0 {
 		b.note("The benchmark's writers retried %d requests (throttled or timed out).", n)
 	}
@@ -276,7 +276,7 @@ func (b *bench) populate(ctx context.Context, r *result) error {
 	b.logf("creating %d namespaces, %d Services, %d ServiceAccounts, %d Deployments, %d Pods (5-10 KB), a baseline and %d policies",
 		r.Namespaces, r.Namespaces*appsPerNamespace, r.Namespaces*appsPerNamespace, len(w.deployments()), r.Pods, r.Policies)
 
-	// The operator's own namespace, as config/manager/manager.yaml creates it.
+	// The operator's own namespace, as config/default creates it.
 	if _, _, _, own, err := managerArgs(b.root, ""); err != nil {
 		return err
 	} else if own != nil {

@@ -2,7 +2,7 @@
 // (kube-apiserver and etcd, as envtest), fills it with a generated cluster of
 // BENCH_POLICIES ServiceAccessPolicies and the Namespaces, Services, ServiceAccounts,
 // Deployments and Pods they refer to, and measures the operator, built from this tree and
-// run as a separate process with the production flags of config/manager/manager.yaml:
+// run as a separate process with the production flags of config/default (the chart rendered):
 //
 //   - how long it takes to converge, against the time a tuned parallel client needs to
 //     write the same generated objects (the physical limit), and against the time it needs

@@ -25,14 +25,22 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
-// managerArgs returns the container arguments and environment of config/manager/manager.yaml
-// (what production runs), minus leader election, with every listening address and port
+// installManifests are the kustomize install, config/default: the chart rendered (what
+// production runs) and the operator's Namespace.
+var installManifests = []string{"config/default/namespace.yaml", "config/default/zerotrust-operator.yaml"}
+
+// managerArgs returns the container arguments and environment of the operator's Deployment in
+// config/default (what production runs), minus leader election, with every listening address and port
 // moved to a free local one and every directory to a fresh one under scratch, and the
 // manifest's Namespace (the operator's own).
 func managerArgs(root, scratch string) (args, env []string, metricsAddr string, ns *corev1.Namespace, err error) {
-	data, err := os.ReadFile(filepath.Join(root, "config", "manager", "manager.yaml"))
-	if err != nil {
-		return nil, nil, "", nil, err
+	var data []byte
+	for _, f := range installManifests {
+		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f)))
+		if err != nil {
+			return nil, nil, "", nil, err
+		}
+		data = append(append(data, b...), "\n---\n"...)
 	}
 	var dep *appsv1.Deployment
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
@@ -42,7 +50,7 @@ func managerArgs(root, scratch string) (args, env []string, metricsAddr string, 
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, nil, "", nil, fmt.Errorf("config/manager/manager.yaml: %w", err)
+			return nil, nil, "", nil, fmt.Errorf("config/default: %w", err)
 		}
 		switch u.GetKind() {
 		case "Namespace":
@@ -50,12 +58,12 @@ func managerArgs(root, scratch string) (args, env []string, metricsAddr string, 
 		case "Deployment":
 			dep = &appsv1.Deployment{}
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, dep); err != nil {
-				return nil, nil, "", nil, fmt.Errorf("config/manager/manager.yaml: %w", err)
+				return nil, nil, "", nil, fmt.Errorf("config/default: %w", err)
 			}
 		}
 	}
 	if dep == nil {
-		return nil, nil, "", nil, errors.New("config/manager/manager.yaml has no Deployment")
+		return nil, nil, "", nil, errors.New("config/default has no Deployment")
 	}
 	for _, c := range dep.Spec.Template.Spec.Containers {
 		if c.Name != "manager" {
@@ -100,11 +108,11 @@ func managerArgs(root, scratch string) (args, env []string, metricsAddr string, 
 			}
 		}
 		if metricsAddr == "" {
-			return nil, nil, "", nil, errors.New("config/manager/manager.yaml: the manager has no --metrics-bind-address")
+			return nil, nil, "", nil, errors.New("config/default: the manager has no --metrics-bind-address")
 		}
 		return args, env, metricsAddr, ns, nil
 	}
-	return nil, nil, "", nil, errors.New("config/manager/manager.yaml: no container named manager")
+	return nil, nil, "", nil, errors.New("config/default: no container named manager")
 }
 
 func freeAddr() (string, error) {

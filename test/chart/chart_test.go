@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -66,7 +67,13 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	// The optional objects' kinds (ServiceMonitor, PrometheusRule, cert-manager's Certificate
+	// and Issuer), from their projects' own CRDs (test/crds), so that the dry-run checks
+	// them against the real schemas.
+	crdDir := filepath.Join(testenv.RepoRoot(), "test", "crds")
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: []string{
+		filepath.Join(crdDir, "prometheus-operator"), filepath.Join(crdDir, "cert-manager"),
+	}, ErrorIfCRDPathMissing: true}
 	if cfg, err = env.Start(); err != nil {
 		_ = env.Stop()
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
@@ -132,6 +139,18 @@ func valueSets() []valueSet {
 			if strings.HasSuffix(image, ":latest") || !strings.Contains(image, ":") {
 				t.Errorf("image %q: want a pinned tag, never latest", image)
 			}
+			// CRDs are templates (upgraded with the release) kept on uninstall.
+			for _, o := range objs {
+				if o.GetKind() == "CustomResourceDefinition" && o.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+					t.Errorf("CRD %s lacks helm.sh/resource-policy: keep", o.GetName())
+				}
+			}
+			operatorNetworkPolicy(t, objs, false)
+			for _, o := range objs {
+				if o.GetKind() == "ServiceMonitor" || o.GetKind() == "PrometheusRule" || o.GetKind() == "Certificate" {
+					t.Errorf("%s rendered by default", o.GetKind())
+				}
+			}
 		}},
 		{name: "every-backend-on", values: "backends: networkpolicy=on,istio=on,linkerd=on,cilium=on\n", check: func(t *testing.T, objs []*unstructured.Unstructured) {
 			wantArg(t, managerArgs(t, objs), "--backends=networkpolicy=on,istio=on,linkerd=on,cilium=on", true)
@@ -149,14 +168,86 @@ func valueSets() []valueSet {
 			if len(webhooks) == 0 {
 				t.Fatal("the ValidatingWebhookConfiguration has no webhooks")
 			}
+			operatorNetworkPolicy(t, objs, true)
 			for _, w := range webhooks {
 				w, _ := w.(map[string]any)
+				if conds, _, _ := unstructured.NestedSlice(w, "matchConditions"); len(conds) != 2 {
+					t.Errorf("webhook %v: matchConditions %v, want the kubernetesAPI target and not-the-operator conditions", w["name"], conds)
+				}
 				if ns, _, _ := unstructured.NestedString(w, "clientConfig", "service", "namespace"); ns != namespace {
 					t.Errorf("webhook %v: service namespace %q, want the release namespace %q", w["name"], ns, namespace)
 				}
 				exprs, _, _ := unstructured.NestedSlice(w, "namespaceSelector", "matchExpressions")
 				if !strings.Contains(fmt.Sprint(exprs), "NotIn values:["+namespace+"]") {
 					t.Errorf("webhook %v: namespaceSelector %v does not leave out the release namespace", w["name"], exprs)
+				}
+			}
+		}},
+		{name: "webhook-cert-manager", values: "backends: networkpolicy,rbac\nwebhook:\n  enabled: true\n  certificates: cert-manager\n", check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			args := managerArgs(t, objs)
+			wantArg(t, args, "--webhook-manage-certs=false", true)
+			cert := find(t, objs, "Certificate", "zerotrust-operator-webhook")
+			if name, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name"); name != "zerotrust-operator-selfsigned" {
+				t.Errorf("Certificate issuerRef %q, want the chart's self-signed Issuer", name)
+			}
+			find(t, objs, "Issuer", "zerotrust-operator-selfsigned")
+			vwc := find(t, objs, "ValidatingWebhookConfiguration", release)
+			if got := vwc.GetAnnotations()["cert-manager.io/inject-ca-from"]; got != namespace+"/zerotrust-operator-webhook" {
+				t.Errorf("inject-ca-from = %q", got)
+			}
+			d := find(t, objs, "Deployment", release)
+			vols, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+			if !strings.Contains(fmt.Sprint(vols), "secretName:zerotrust-operator-webhook-tls") {
+				t.Errorf("the webhook certificate volume is not the Certificate's Secret: %v", vols)
+			}
+			// The operator manages no certificate Secret, so it gets no Role for one.
+			for _, o := range objs {
+				if o.GetKind() == "Role" && o.GetName() == release {
+					t.Error("Role for the certificate Secret rendered with cert-manager")
+				}
+			}
+			operatorNetworkPolicy(t, objs, true)
+		}},
+		{name: "webhook-cert-manager-issuer", values: "backends: networkpolicy,rbac\nwebhook:\n  enabled: true\n  certificates: cert-manager\n  certManager:\n    issuerRef: {name: corp-ca, kind: ClusterIssuer}\n", check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			cert := find(t, objs, "Certificate", "zerotrust-operator-webhook")
+			if ref, _, _ := unstructured.NestedStringMap(cert.Object, "spec", "issuerRef"); ref["name"] != "corp-ca" || ref["kind"] != "ClusterIssuer" {
+				t.Errorf("Certificate issuerRef %v, want the given ClusterIssuer", ref)
+			}
+			for _, o := range objs {
+				if o.GetKind() == "Issuer" {
+					t.Errorf("Issuer %s rendered although an issuerRef was given", o.GetName())
+				}
+			}
+		}},
+		{name: "monitoring", values: "metrics:\n  serviceMonitor:\n    enabled: true\n    labels: {release: prom}\n  prometheusRule:\n    enabled: true\n", check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			sm := find(t, objs, "ServiceMonitor", release)
+			if sm.GetLabels()["release"] != "prom" {
+				t.Errorf("ServiceMonitor labels %v lack the configured release=prom", sm.GetLabels())
+			}
+			sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+			svc := find(t, objs, "Service", "zerotrust-operator-metrics")
+			for k, v := range sel {
+				if svc.GetLabels()[k] != v {
+					t.Errorf("ServiceMonitor selects %s=%s, which the metrics Service does not carry (%v)", k, v, svc.GetLabels())
+				}
+			}
+			rule := find(t, objs, "PrometheusRule", release)
+			groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
+			if len(groups) == 0 {
+				t.Error("PrometheusRule has no groups")
+			}
+		}},
+		{name: "crds-managed-elsewhere", values: "crds:\n  install: false\nnetworkPolicy:\n  enabled: false\n", check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			for _, o := range objs {
+				if o.GetKind() == "CustomResourceDefinition" || o.GetKind() == "NetworkPolicy" {
+					t.Errorf("%s %s rendered", o.GetKind(), o.GetName())
+				}
+			}
+		}},
+		{name: "crds-not-kept", values: "crds:\n  keep: false\n", check: func(t *testing.T, objs []*unstructured.Unstructured) {
+			for _, o := range objs {
+				if o.GetKind() == "CustomResourceDefinition" && o.GetAnnotations()["helm.sh/resource-policy"] != "" {
+					t.Errorf("CRD %s annotated %v with crds.keep false", o.GetName(), o.GetAnnotations())
 				}
 			}
 		}},
@@ -194,10 +285,9 @@ func TestChart(t *testing.T) {
 					rest = append(rest, o)
 				}
 			}
-			if len(crds) == 0 {
-				t.Fatal("the chart rendered no CustomResourceDefinition")
+			if len(crds) > 0 {
+				installCRDs(t, crds)
 			}
-			installCRDs(t, crds)
 			for _, o := range rest {
 				if err := dryRun(o); err != nil {
 					t.Errorf("%s %s/%s refused by the API server: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
@@ -237,6 +327,8 @@ func TestRefuses(t *testing.T) {
 		{"unknown-backend", "backends: networkpolicy,calico\n", "backends"},
 		{"latest-image", "image:\n  tag: latest\n", "image/tag"},
 		{"unknown-value", "replica: 3\n", "replica"},
+		{"unknown-certificates", "webhook:\n  enabled: true\n  certificates: vault\n", "certificates"},
+		{"servicemonitor-without-service", "metrics:\n  service:\n    enabled: false\n  serviceMonitor:\n    enabled: true\n", "metrics.service.enabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"template", release, chartDir, "--namespace", namespace}, valuesArgs(t, tc.values)...)
@@ -403,4 +495,77 @@ func wantArg(t *testing.T, args []string, arg string, want bool) {
 	if got := slices.Contains(args, arg); got != want {
 		t.Errorf("manager args %q: has %s = %v, want %v", args, arg, got, want)
 	}
+}
+
+// operatorNetworkPolicy checks the operator's own NetworkPolicy: it isolates the operator's
+// pods both ways, lets them reach the API server (443 and 6443) and nothing else, and admits
+// the webhook port exactly when the webhook is on.
+func operatorNetworkPolicy(t *testing.T, objs []*unstructured.Unstructured, webhook bool) {
+	t.Helper()
+	np := find(t, objs, "NetworkPolicy", release)
+	types, _, _ := unstructured.NestedStringSlice(np.Object, "spec", "policyTypes")
+	if !slices.Contains(types, "Ingress") || !slices.Contains(types, "Egress") {
+		t.Errorf("operator NetworkPolicy policyTypes %v, want Ingress and Egress", types)
+	}
+	egress, _, _ := unstructured.NestedSlice(np.Object, "spec", "egress")
+	if len(egress) != 1 {
+		t.Fatalf("operator NetworkPolicy egress %v, want one rule (the API server)", egress)
+	}
+	ports, _, _ := unstructured.NestedSlice(egress[0].(map[string]any), "ports")
+	if got := fmt.Sprint(ports); !strings.Contains(got, "port:443") || !strings.Contains(got, "port:6443") || len(ports) != 2 {
+		t.Errorf("operator NetworkPolicy egress ports %s, want 443 and 6443 only", got)
+	}
+	ingress, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
+	if got := strings.Contains(fmt.Sprint(ingress), "port:9443"); got != webhook {
+		t.Errorf("operator NetworkPolicy admits the webhook port: %v, want %v (%v)", got, webhook, ingress)
+	}
+}
+
+// TestWebhookOnlyWhereNeeded installs the chart's ValidatingWebhookConfiguration with no
+// operator behind it (an outage) and creates policies: a policy with a kubernetesAPI target
+// is refused (the webhook fails closed), every other policy is admitted, because the
+// configuration's matchConditions never send it to the webhook.
+func TestWebhookOnlyWhereNeeded(t *testing.T) {
+	objs := render(t, valuesArgs(t, "backends: networkpolicy,rbac\nwebhook:\n  enabled: true\n")...)
+	var crds []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			crds = append(crds, o)
+		}
+	}
+	installCRDs(t, crds)
+	vwc := find(t, objs, "ValidatingWebhookConfiguration", release)
+	if err := k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(vwc), client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(ctx, vwc) })
+	team := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+	if err := k8s.Create(ctx, team); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	policy := func(name, target string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		if err := yamlToUnstructured("apiVersion: zerotrust.dev/v1alpha1\nkind: ServiceAccessPolicy\nmetadata: {name: "+name+", namespace: team-a}\nspec:\n  target: "+target+"\n  from: [{serviceAccount: reporting}]\n", u); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	// The API server reads a new configuration within a moment: wait until the webhook is
+	// in force, seen as the kubernetesAPI policy refused for the webhook being unreachable.
+	api := policy("reads-config", "{kubernetesAPI: {rules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [get]}]}}")
+	NewWithT(t).Eventually(func() error { return dryRun(api) }).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).
+		Should(MatchError(ContainSubstring("failed calling webhook")), "a kubernetesAPI policy with the webhook down must be refused")
+	for name, target := range map[string]string{
+		"service":     "{service: inventory}",
+		"workload":    "{workload: {kind: Deployment, name: inventory}}",
+		"podselector": "{podSelector: {matchLabels: {app: inventory}}}",
+	} {
+		if err := dryRun(policy(name, target)); err != nil {
+			t.Errorf("a %s policy with the webhook down: %v, want it admitted (it never needs the webhook)", name, err)
+		}
+	}
+}
+
+func yamlToUnstructured(s string, u *unstructured.Unstructured) error {
+	return utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(s), 4096).Decode(&u.Object)
 }

@@ -121,27 +121,33 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// webhookConfiguration is config/webhook/manifests.yaml (generated from the markers) with
-// the namespaceSelector that config/webhook/namespace_selector_patch.yaml adds.
+// webhookConfiguration is the ValidatingWebhookConfiguration of the kustomize install,
+// config/default/zerotrust-operator.yaml: the chart rendered, holding the configuration
+// generated from the markers (config/webhook/manifests.yaml) with the chart's
+// namespaceSelector and matchConditions.
 func webhookConfiguration(root string) *admissionregistrationv1.ValidatingWebhookConfiguration {
-	data, err := os.ReadFile(filepath.Join(root, "config", "webhook", "manifests.yaml"))
+	data, err := os.ReadFile(filepath.Join(root, "config", "default", "zerotrust-operator.yaml"))
 	Expect(err).NotTo(HaveOccurred())
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	Expect(yaml.Unmarshal([]byte(strings.TrimPrefix(string(data), "---\n")), vwc)).To(Succeed())
-	Expect(vwc.Webhooks).To(HaveLen(1))
-
-	data, err = os.ReadFile(filepath.Join(root, "config", "webhook", "namespace_selector_patch.yaml"))
-	Expect(err).NotTo(HaveOccurred())
-	var patch []struct {
-		Op, Path string
-		Value    metav1.LabelSelector
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
+	for {
+		raw := map[string]any{}
+		if err := dec.Decode(&raw); err != nil {
+			break
+		}
+		if raw["kind"] != "ValidatingWebhookConfiguration" {
+			continue
+		}
+		b, err := yaml.Marshal(raw)
+		Expect(err).NotTo(HaveOccurred())
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		Expect(yaml.Unmarshal(b, vwc)).To(Succeed())
+		Expect(vwc.Webhooks).To(HaveLen(1))
+		Expect(vwc.Webhooks[0].NamespaceSelector.MatchExpressions[0].Values).To(ConsistOf(operatorNamespace))
+		Expect(vwc.Webhooks[0].MatchConditions).NotTo(BeEmpty())
+		return vwc
 	}
-	Expect(yaml.Unmarshal(data, &patch)).To(Succeed())
-	Expect(patch).To(HaveLen(1))
-	Expect(patch[0].Path).To(Equal("/webhooks/0/namespaceSelector"))
-	Expect(patch[0].Value.MatchExpressions[0].Values).To(ConsistOf(operatorNamespace))
-	vwc.Webhooks[0].NamespaceSelector = &patch[0].Value
-	return vwc
+	Fail("config/default/zerotrust-operator.yaml holds no ValidatingWebhookConfiguration")
+	return nil
 }
 
 // generatedRBAC is config/rbac/role.yaml (the ClusterRole and the Role of the operator's

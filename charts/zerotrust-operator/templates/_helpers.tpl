@@ -8,6 +8,20 @@
 {{- end }}
 
 {{/*
+"true" when cert-manager issues the webhook's serving certificate, else "".
+*/}}
+{{- define "zerotrust-operator.certManager" -}}
+{{- if and .Values.webhook.enabled (eq .Values.webhook.certificates "cert-manager") }}true{{ end }}
+{{- end }}
+
+{{/*
+The operator's ServiceAccount as the API server names it (webhook matchConditions).
+*/}}
+{{- define "zerotrust-operator.serviceAccountUser" -}}
+system:serviceaccount:{{ .Release.Namespace }}:zerotrust-operator
+{{- end }}
+
+{{/*
 Labels of every object the chart renders.
 */}}
 {{- define "zerotrust-operator.labels" -}}
