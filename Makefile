@@ -37,7 +37,7 @@ help: ## Show the targets.
 
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs, the operator's RBAC and its webhook configuration from markers.
-	$(CONTROLLER_GEN) rbac:roleName=zerotrust-operator crd webhook paths="./api/...;./controllers/...;./internal/webhook/...;./internal/certs/..." \
+	$(CONTROLLER_GEN) rbac:roleName=zerotrust-operator crd webhook paths="./api/...;./controllers/...;./internal/webhook/...;./internal/certs/...;./internal/operator/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
 	mkdir -p charts/zerotrust-operator/files/crds

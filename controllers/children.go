@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -202,6 +204,62 @@ type ownWrites struct {
 	// object a deletion event showed meanwhile.
 	writing map[childKey]int
 	deleted map[childKey]bool
+	// deleting holds the operator's own deletions whose event has not come yet; gone the
+	// objects someone else deleted, until the operator puts them back (a DriftRepaired
+	// Event) or an hour has passed (their owner went too).
+	deleting map[childKey]bool
+	gone     map[childKey]time.Time
+}
+
+// goneTTL bounds how long a deletion by someone else is remembered: an object that is not
+// put back within it was not the operator's to put back (its owner is gone too).
+const goneTTL = time.Hour
+
+// willDelete records that the operator is about to delete k, so that its event is not
+// taken for someone else's deletion.
+func (w *ownWrites) willDelete(k childKey) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.deleting == nil {
+		w.deleting = map[childKey]bool{}
+	}
+	w.deleting[k] = true
+	delete(w.gone, k)
+}
+
+// deletedByOthers reports, once, whether someone other than the operator deleted k since
+// the operator last wrote it.
+func (w *ownWrites) deletedByOthers(k childKey) bool {
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.gone[k]
+	delete(w.gone, k)
+	return ok
+}
+
+// sawDeletion classifies a deletion event of k: the operator's own, or someone else's.
+// Called with w.mu held.
+func (w *ownWrites) sawDeletion(k childKey) {
+	if w.deleting[k] {
+		delete(w.deleting, k)
+		return
+	}
+	now := time.Now()
+	if w.gone == nil {
+		w.gone = map[childKey]time.Time{}
+	}
+	for g, at := range w.gone {
+		if now.Sub(at) > goneTTL {
+			delete(w.gone, g)
+		}
+	}
+	w.gone[k] = now
 }
 
 type ownWrite struct {
@@ -293,6 +351,7 @@ func (w *ownWrites) forget(gvk schema.GroupVersionKind, o client.Object) {
 	if w.writing[k] > 0 {
 		w.deleted[k] = true
 	}
+	w.sawDeletion(k)
 }
 
 // own reports whether o, of kind gvk, is exactly what the operator last wrote, and forgets
@@ -323,10 +382,19 @@ func (w *ownWrites) predicate(gvk schema.GroupVersionKind) predicate.Funcs {
 	}
 }
 
+// ReasonDriftRepaired is the reason of the Warning Event on a policy or baseline for each
+// generated object someone else changed or deleted and the operator put back.
+const ReasonDriftRepaired = "DriftRepaired"
+
+// driftSink hears of each repair of someone else's change to a generated object: the
+// object as desired, and what was done to it (apply.Tampering's changes; none: deleted).
+type driftSink func(obj client.Object, changes []apply.Change)
+
 // applyChildren applies each desired object (see apply.Apply: nothing is written when the
 // cached object already matches) and removes it from live, which is left holding what is
-// stale. Writes are recorded in own. It goes on past a failure and returns the first error.
-func applyChildren(ctx context.Context, c client.Client, desired []client.Object, live map[childKey]client.Object, own *ownWrites) error {
+// stale. Writes are recorded in own; repairs of others' changes go to drift (may be nil).
+// It goes on past a failure and returns the first error.
+func applyChildren(ctx context.Context, c client.Client, desired []client.Object, live map[childKey]client.Object, own *ownWrites, drift driftSink) error {
 	var first error
 	for _, obj := range desired {
 		k := keyOf(obj)
@@ -334,6 +402,13 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 		delete(live, k)
 		if own.inFlight(k, obj, current) {
 			continue
+		}
+		var tampered []apply.Change
+		deleted := false
+		if current != nil {
+			tampered = apply.Tampering(current)
+		} else {
+			deleted = own.deletedByOthers(k)
 		}
 		own.begin(k)
 		written, err := apply.Apply(ctx, c, obj, current)
@@ -350,21 +425,46 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 			}
 			continue
 		}
-		if written != nil {
-			log.FromContext(ctx).V(1).Info("applied", "kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name), "repaired", current != nil)
+		if written == nil {
+			continue
+		}
+		repaired := len(tampered) > 0 || deleted
+		log.FromContext(ctx).V(1).Info("applied", "kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name), "repaired", repaired)
+		if repaired {
+			driftRepairs.WithLabelValues(obj.GetLabels()[ztv1.LabelBackend], k.gvk.Kind).Inc()
+			if drift != nil {
+				drift(obj, tampered)
+			}
 		}
 	}
 	return first
 }
 
+// driftMessage says what happened to a generated object and that it was put back.
+func driftMessage(obj client.Object, changes []apply.Change) string {
+	what := fmt.Sprintf("%s %s", obj.GetObjectKind().GroupVersionKind().Kind, klog.KObj(obj))
+	if len(changes) == 0 {
+		return what + " was deleted by someone other than the operator; recreated"
+	}
+	parts := make([]string, len(changes))
+	for i, ch := range changes {
+		parts[i] = ch.Manager
+		if len(ch.Fields) > 0 {
+			parts[i] += " (" + strings.Join(ch.Fields, ", ") + ")"
+		}
+	}
+	return what + " was changed by " + strings.Join(parts, ", ") + "; restored to what the operator generates"
+}
+
 // deleteChildren deletes generated objects that are no longer called for.
-func deleteChildren(ctx context.Context, c client.Client, stale map[childKey]client.Object) error {
+func deleteChildren(ctx context.Context, c client.Client, stale map[childKey]client.Object, own *ownWrites) error {
 	for _, k := range sortedKeys(stale) {
 		// Exactly the object seen: not one that replaced it since under the same name.
 		var opts []client.DeleteOption
 		if uid := stale[k].GetUID(); uid != "" {
 			opts = append(opts, client.Preconditions{UID: &uid})
 		}
+		own.willDelete(k)
 		if err := c.Delete(ctx, stale[k], opts...); client.IgnoreNotFound(err) != nil {
 			return err
 		}

@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
 
@@ -110,7 +111,7 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 		}
 	}
 	applyErrs := r.applyAll(ctx, policy, out, live)
-	if err := pruneChildren(ctx, r.Client, live, policy.Name); err != nil {
+	if err := pruneChildren(ctx, r.Client, live, policy.Name, &r.own); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing stale objects: %w", err)
 	}
 	if err := r.report(ctx, policy, out, applyErrs); err != nil {
@@ -195,11 +196,21 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 		if errs[b.Backend] != nil {
 			continue
 		}
-		if err := applyChildren(ctx, r.Client, b.Objects, live, &r.own); err != nil {
+		if err := applyChildren(ctx, r.Client, b.Objects, live, &r.own, r.driftEvent(policy)); err != nil {
 			errs[b.Backend] = err
 		}
 	}
 	return errs
+}
+
+// driftEvent records a DriftRepaired Warning Event on policy for each repair of someone
+// else's change to what it generated.
+func (r *ServiceAccessPolicyReconciler) driftEvent(policy *ztv1.ServiceAccessPolicy) driftSink {
+	return func(obj client.Object, changes []apply.Change) {
+		if r.Recorder != nil {
+			r.Recorder.Eventf(policy, nil, corev1.EventTypeWarning, ReasonDriftRepaired, "Repair", "%s", driftMessage(obj, changes))
+		}
+	}
 }
 
 // sharedCurrent is shared object obj as the cache holds it (nil when it does not exist),
@@ -276,7 +287,7 @@ func (r *ServiceAccessPolicyReconciler) removeOrphans(ctx context.Context, key c
 	if err != nil {
 		return fmt.Errorf("listing objects of a deleted policy: %w", err)
 	}
-	return pruneChildren(ctx, r.Client, live, key.Name)
+	return pruneChildren(ctx, r.Client, live, key.Name, &r.own)
 }
 
 // finalize removes everything the policy generated, in every namespace, then the finalizer.
@@ -288,7 +299,7 @@ func (r *ServiceAccessPolicyReconciler) finalize(ctx context.Context, policy *zt
 	if err != nil {
 		return fmt.Errorf("listing generated objects: %w", err)
 	}
-	if err := pruneChildren(ctx, r.Client, live, policy.Name); err != nil {
+	if err := pruneChildren(ctx, r.Client, live, policy.Name, &r.own); err != nil {
 		return fmt.Errorf("removing generated objects: %w", err)
 	}
 	base := policy.DeepCopy()

@@ -76,22 +76,22 @@ func shareWith(obj, current client.Object, owner metav1.OwnerReference) {
 // pruneChildren removes what policy (namespace/name) no longer generates: stale objects of
 // its own are deleted; of stale shared objects, only its ownerReference is removed (see
 // releaseShared).
-func pruneChildren(ctx context.Context, c client.Client, stale map[childKey]client.Object, policy string) error {
+func pruneChildren(ctx context.Context, c client.Client, stale map[childKey]client.Object, policy string, own *ownWrites) error {
 	for k, o := range stale {
 		if !isShared(o) {
 			continue
 		}
 		delete(stale, k)
-		if err := releaseShared(ctx, c, o, policy); err != nil {
+		if err := releaseShared(ctx, c, o, policy, own); err != nil {
 			return err
 		}
 	}
-	return deleteChildren(ctx, c, stale)
+	return deleteChildren(ctx, c, stale, own)
 }
 
 // releaseShared removes the policy named policy from the owners of shared object o,
 // deleting o when no other owner is left.
-func releaseShared(ctx context.Context, c client.Client, o client.Object, policy string) error {
+func releaseShared(ctx context.Context, c client.Client, o client.Object, policy string, own *ownWrites) error {
 	var rest []metav1.OwnerReference
 	mine := false
 	for _, r := range o.GetOwnerReferences() {
@@ -106,6 +106,7 @@ func releaseShared(ctx context.Context, c client.Client, o client.Object, policy
 	}
 	if len(rest) == 0 {
 		opts := []client.DeleteOption{client.Preconditions{ResourceVersion: ptr.To(o.GetResourceVersion())}}
+		own.willDelete(keyOf(o))
 		if err := c.Delete(ctx, o, opts...); client.IgnoreNotFound(err) != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/audit"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
@@ -112,7 +113,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		return ctrl.Result{}, fmt.Errorf("listing generated objects: %w", err)
 	}
 	if !b.DeletionTimestamp.IsZero() {
-		if err := deleteChildren(ctx, r.Client, live); err != nil {
+		if err := deleteChildren(ctx, r.Client, live, &r.own); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing generated objects: %w", err)
 		}
 		r.forget(b.Name)
@@ -160,8 +161,12 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 			return objs, nil
 		}}
 	}
-	applyErr := applyPerNamespace(ctx, r.Client, compiled, live, &r.own)
-	if err := deleteChildren(ctx, r.Client, live); err != nil {
+	applyErr := applyPerNamespace(ctx, r.Client, compiled, live, &r.own, func(obj client.Object, changes []apply.Change) {
+		if r.Recorder != nil {
+			r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, ReasonDriftRepaired, "Repair", "%s", driftMessage(obj, changes))
+		}
+	})
+	if err := deleteChildren(ctx, r.Client, live, &r.own); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing objects from namespaces that left the selection: %w", err)
 	}
 	findings, err := r.audit(ctx, b, matched, all.Items)
@@ -188,7 +193,7 @@ type compiledNamespace struct {
 // one after the other take three times as long as the API server needs. Objects are
 // compiled by the worker that applies them, so that only those in flight are held. What
 // no namespace generated is left in live. It returns the first error.
-func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compiledNamespace, live map[childKey]client.Object, own *ownWrites) error {
+func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compiledNamespace, live map[childKey]client.Object, own *ownWrites, drift driftSink) error {
 	// Each namespace gets its own part of live, so that applyChildren needs no lock.
 	liveByNS := map[string]map[childKey]client.Object{}
 	for k, o := range live {
@@ -222,7 +227,7 @@ func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compil
 				fail(err)
 				return
 			}
-			if err := applyChildren(ctx, c, objs, part, own); err != nil {
+			if err := applyChildren(ctx, c, objs, part, own, drift); err != nil {
 				fail(err)
 			}
 		})

@@ -10,11 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"unique"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -78,7 +80,10 @@ func InSync(desired, live client.Object) (bool, error) {
 			}
 		}
 	}
-	if !Subset(desired.GetLabels(), live.GetLabels()) || !Subset(desired.GetAnnotations(), live.GetAnnotations()) {
+	// Labels others add are theirs (they mean nothing to any backend); annotations can change
+	// what a mesh enforces (istio.io/dry-run turns an AuthorizationPolicy off), so the live
+	// object carries exactly the desired ones.
+	if !Subset(desired.GetLabels(), live.GetLabels()) || !sameAnnotations(desired.GetAnnotations(), live.GetAnnotations()) {
 		return false, nil
 	}
 	for _, want := range desired.GetOwnerReferences() {
@@ -96,6 +101,16 @@ func InSync(desired, live client.Object) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// sameAnnotations reports whether live holds exactly the desired annotations, besides the
+// cache's DigestAnnotation.
+func sameAnnotations(desired, live map[string]string) bool {
+	n := len(live)
+	if _, ok := live[DigestAnnotation]; ok {
+		n--
+	}
+	return n == len(desired) && Subset(desired, live)
 }
 
 // isContent reports whether a top-level field is content (compared whole), not metadata.
@@ -214,9 +229,12 @@ func Subset(want, have map[string]string) bool {
 	return true
 }
 
-// Apply server-side applies desired with the operator's field owner, taking over fields that
-// someone else changed (drift), unless live is already in sync. It returns the object as
-// the API server wrote it, or nil when it wrote nothing.
+// Apply writes desired unless live is already in sync, and returns the object as the API
+// server wrote it, or nil when it wrote nothing. A new object is created with server-side
+// apply under the operator's field owner. An existing one is replaced (replace): one update
+// that leaves its content exactly as desired, whatever another field manager added, changed
+// or removed; server-side apply cannot remove fields others own, and an added field can turn
+// an ALLOW into a DENY.
 //
 // A field the API server never lets change (Immutable) cannot be repaired by an apply: when
 // desired and live differ in one, the live object is deleted and desired created. That is
@@ -235,15 +253,19 @@ func Apply(ctx context.Context, c client.Client, desired, live client.Object) (*
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "status")
 	fields := Immutable[u.GroupVersionKind().GroupKind()]
-	if live != nil && len(fields) > 0 {
+	if live != nil {
 		changed, err := immutableChanged(u, live, fields)
 		if err != nil {
 			return nil, err
 		}
-		if changed {
-			if err := recreate(ctx, c, live); err != nil {
+		if !changed {
+			if err := replace(ctx, c, u, live); err != nil {
 				return nil, err
 			}
+			return u, nil
+		}
+		if err := recreate(ctx, c, live); err != nil {
+			return nil, err
 		}
 	}
 	err = serverSideApply(ctx, c, u)
@@ -259,6 +281,48 @@ func Apply(ctx context.Context, c client.Client, desired, live client.Object) (*
 		return nil, fmt.Errorf("applying %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 	}
 	return u, nil
+}
+
+// replace writes u over live with one update (PUT): the content and annotations exactly as
+// desired, the labels and finalizers others added kept (they change nothing a backend
+// enforces), and managedFields reset, so that the operator alone owns the object again and
+// the next change another manager makes is the only one managedFields name (Tampering).
+// live's resourceVersion makes the update fail rather than overwrite a change it has not
+// seen; on such a conflict the object is read again and the update retried once, unless u
+// carries its own resourceVersion (shared objects, whose ownerReferences were computed from
+// that version).
+func replace(ctx context.Context, c client.Client, u *unstructured.Unstructured, live client.Object) error {
+	pinned := u.GetResourceVersion() != ""
+	base := live
+	for attempt := 0; ; attempt++ {
+		obj := u.DeepCopy()
+		if !pinned {
+			obj.SetResourceVersion(base.GetResourceVersion())
+		}
+		labels := map[string]string{}
+		maps.Copy(labels, base.GetLabels())
+		maps.Copy(labels, u.GetLabels())
+		obj.SetLabels(labels)
+		obj.SetFinalizers(base.GetFinalizers())
+		obj.SetManagedFields([]metav1.ManagedFieldsEntry{{}})
+		err := c.Update(ctx, obj, client.FieldOwner(ztv1.FieldOwner))
+		if err == nil {
+			u.Object = obj.Object
+			return nil
+		}
+		if pinned || attempt > 0 || !apierrors.IsConflict(err) {
+			return fmt.Errorf("replacing %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		}
+		fresh := &unstructured.Unstructured{}
+		fresh.SetGroupVersionKind(u.GroupVersionKind())
+		if err := c.Get(ctx, client.ObjectKeyFromObject(u), fresh); err != nil {
+			if apierrors.IsNotFound(err) {
+				return serverSideApply(ctx, c, u)
+			}
+			return err
+		}
+		base = fresh
+	}
 }
 
 func serverSideApply(ctx context.Context, c client.Client, u *unstructured.Unstructured) error {

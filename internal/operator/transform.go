@@ -49,19 +49,20 @@ func identityOnly(obj any) (any, error) {
 	return stripManagedFields(obj)
 }
 
-// condense is the cache transform of generated objects: without managedFields, and with
-// the content of NetworkPolicies and mesh policies replaced by its digest (apply.Condense).
-// The reconcilers compare generated objects with what they should be and never read their
-// content otherwise; 4000 NetworkPolicies cost a third of the operator's heap whole.
+// condense is the cache transform of generated objects: managedFields only of managers other
+// than the operator (apply.KeepForeignManagedFields: normally none; they name who tampered),
+// and the content of NetworkPolicies and mesh policies replaced by its digest
+// (apply.Condense). The reconcilers compare generated objects with what they should be and
+// never read their content otherwise; 4000 NetworkPolicies cost a third of the operator's
+// heap whole.
 func condense(obj any) (any, error) {
-	obj, err := stripManagedFields(obj)
-	if err != nil {
-		return obj, err
+	o, ok := obj.(client.Object)
+	if !ok {
+		return stripManagedFields(obj)
 	}
-	if o, ok := obj.(client.Object); ok {
-		if err := apply.Condense(o); err != nil {
-			return obj, err
-		}
+	apply.KeepForeignManagedFields(o)
+	if err := apply.Condense(o); err != nil {
+		return obj, err
 	}
 	return obj, nil
 }

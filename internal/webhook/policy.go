@@ -24,6 +24,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -34,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -88,8 +91,36 @@ func Setup(mgr manager.Manager) {
 	}})
 }
 
-// Handle admits or refuses one create or update of a ServiceAccessPolicy.
+// decisions counts the webhook's answers: allowed, denied (the policy breaks a rule) or
+// error (the webhook could not decide, and refused).
+var decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "zerotrust_webhook_decisions_total",
+	Help: "Answers of the admission webhook for ServiceAccessPolicies: allowed, denied, or error (refused because it could not decide).",
+}, []string{"decision"})
+
+func init() {
+	metrics.Registry.MustRegister(decisions)
+	for _, d := range []string{"allowed", "denied", "error"} {
+		decisions.WithLabelValues(d)
+	}
+}
+
+// Handle admits or refuses one create or update of a ServiceAccessPolicy, and counts the
+// answer.
 func (v *PolicyValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	resp := v.handle(ctx, req)
+	switch {
+	case resp.Allowed:
+		decisions.WithLabelValues("allowed").Inc()
+	case resp.Result != nil && resp.Result.Code == http.StatusForbidden:
+		decisions.WithLabelValues("denied").Inc()
+	default:
+		decisions.WithLabelValues("error").Inc()
+	}
+	return resp
+}
+
+func (v *PolicyValidator) handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed("")
 	}

@@ -1,0 +1,141 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
+)
+
+// The operator's own metrics (docs/metrics.md). Every label has a bounded set of values:
+// backends, kinds, Ready reasons, modes; never an object's name or namespace. Reconcile
+// duration and errors are controller-runtime's (controller_runtime_reconcile_time_seconds,
+// controller_runtime_reconcile_errors_total, by controller).
+
+// driftRepairs counts repairs of someone else's change to a generated object: an edit
+// (restored) or a deletion (recreated).
+var driftRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "zerotrust_drift_repairs_total",
+	Help: "Generated objects someone else changed or deleted and the operator put back, by backend and kind. Each has a DriftRepaired Warning Event.",
+}, []string{"backend", "kind"})
+
+// reverifications counts the periodic re-verifications (--reverify-interval) by what was
+// re-verified.
+var reverifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "zerotrust_reverifications_total",
+	Help: "Periodic re-verifications of a ServiceAccessPolicy or ZeroTrustBaseline against the API server, by kind.",
+}, []string{"kind"})
+
+func init() {
+	metrics.Registry.MustRegister(driftRepairs, reverifications)
+	// Every series exists from the start, so that rate() and increase() see the first one.
+	for _, b := range compiler.Backends() {
+		for _, gvk := range b.Kinds {
+			driftRepairs.WithLabelValues(model.BackendLabel(b.Name), gvk.Kind)
+		}
+	}
+	for _, kind := range []string{"ServiceAccessPolicy", "ZeroTrustBaseline"} {
+		reverifications.WithLabelValues(kind)
+	}
+}
+
+var (
+	policiesDesc = prometheus.NewDesc("zerotrust_policies",
+		"ServiceAccessPolicies by Ready status, Ready reason and mode.", []string{"ready", "reason", "mode"}, nil)
+	generatedDesc = prometheus.NewDesc("zerotrust_generated_objects",
+		"Objects the operator generated and holds in its caches, by backend and kind.", []string{"backend", "kind"}, nil)
+)
+
+// StateMetrics are gauges of what the operator's caches hold, computed at each scrape (a
+// list from memory, no request to the API server): policies by Ready and mode, generated
+// objects by backend and kind.
+type StateMetrics struct {
+	mu       sync.Mutex
+	reader   client.Reader
+	backends *Backends
+}
+
+// stateMetrics is registered once; the operator points it at its caches (SetStateSource).
+var stateMetrics = &StateMetrics{}
+
+func init() { metrics.Registry.MustRegister(stateMetrics) }
+
+// SetStateSource points the state gauges at a manager's cache and backends.
+func SetStateSource(reader client.Reader, backends *Backends) {
+	stateMetrics.mu.Lock()
+	defer stateMetrics.mu.Unlock()
+	stateMetrics.reader, stateMetrics.backends = reader, backends
+}
+
+// Describe implements prometheus.Collector.
+func (m *StateMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- policiesDesc
+	ch <- generatedDesc
+}
+
+// Collect implements prometheus.Collector.
+func (m *StateMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	reader, backends := m.reader, m.backends
+	m.mu.Unlock()
+	if reader == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var list ztv1.ServiceAccessPolicyList
+	if err := reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).V(1).Info("metrics: listing policies", "error", err.Error())
+	} else {
+		type key struct{ ready, reason, mode string }
+		counts := map[key]int{}
+		for i := range list.Items {
+			p := &list.Items[i]
+			k := key{ready: "Unknown", mode: string(p.Spec.Mode)}
+			if k.mode == "" {
+				k.mode = string(ztv1.ModeEnforce)
+			}
+			if c := meta.FindStatusCondition(p.Status.Conditions, ztv1.ConditionReady); c != nil && c.ObservedGeneration == p.Generation {
+				k.ready, k.reason = string(c.Status), c.Reason
+			}
+			counts[k]++
+		}
+		for k, n := range counts {
+			ch <- prometheus.MustNewConstMetric(policiesDesc, prometheus.GaugeValue, float64(n), k.ready, k.reason, k.mode)
+		}
+	}
+	if backends == nil {
+		return
+	}
+	for _, gvk := range backends.Kinds() {
+		counts := map[string]int{}
+		l := newChildList(gvk)
+		opts := []client.ListOption{client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue}}
+		if _, ok := l.(*unstructured.UnstructuredList); !ok {
+			opts = append(opts, client.UnsafeDisableDeepCopy)
+		}
+		if err := backends.Reader(gvk, reader).List(ctx, l, opts...); err != nil {
+			continue
+		}
+		_ = meta.EachListItem(l, func(o runtime.Object) error {
+			if a, err := meta.Accessor(o); err == nil {
+				counts[a.GetLabels()[ztv1.LabelBackend]]++
+			}
+			return nil
+		})
+		for backend, n := range counts {
+			ch <- prometheus.MustNewConstMetric(generatedDesc, prometheus.GaugeValue, float64(n), backend, gvk.Kind)
+		}
+	}
+}
