@@ -7,7 +7,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,8 +40,11 @@ const Finalizer = "zerotrust.dev/cleanup"
 type ServiceAccessPolicyReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
-	Options  compiler.Options
+	// Clock is the time schedules and expiry are evaluated at, and the timers that
+	// reconcile a policy at its next boundary run on (boundaries.go). Default: the real
+	// clock.
+	Clock   clock.WithDelayedExecution
+	Options compiler.Options
 	// MaxConcurrentReconciles bounds parallel reconciles (default 4).
 	MaxConcurrentReconciles int
 	// SkipNameValidation allows a second instance of the controller in one process (tests).
@@ -50,9 +52,10 @@ type ServiceAccessPolicyReconciler struct {
 	// Backends says which backends run; Options.Backends is replaced by its Active list.
 	Backends *Backends
 
-	own       ownWrites
-	writes    lastWrites
-	workloads *WorkloadCache
+	own        ownWrites
+	writes     lastWrites
+	workloads  *WorkloadCache
+	boundaries *boundaryTimers
 }
 
 // +kubebuilder:rbac:groups=zerotrust.dev,resources=serviceaccesspolicies,verbs=get;list;watch;update;patch
@@ -85,10 +88,12 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 			return ctrl.Result{}, err
 		}
 		r.writes.forget(req.NamespacedName)
+		r.boundaries.stop(req.NamespacedName)
 		return ctrl.Result{}, r.removeOrphans(ctx, req.NamespacedName)
 	}
 	if !policy.DeletionTimestamp.IsZero() {
 		r.writes.forget(req.NamespacedName)
+		r.boundaries.stop(req.NamespacedName)
 		return ctrl.Result{}, r.finalize(ctx, policy)
 	}
 
@@ -100,6 +105,9 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 		return ctrl.Result{}, fmt.Errorf("compiling: %w", err)
 	}
 	out.Backends = append(out.Backends, r.Backends.Inactive()...)
+	// Armed before anything is written: once status shows this reconcile, the timer of the
+	// next boundary runs.
+	r.boundaries.set(req.NamespacedName, out.NextTransition)
 
 	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name), r.Backends)
 	if err != nil {
@@ -122,10 +130,8 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 			return ctrl.Result{}, err // transient: retry with backoff
 		}
 	}
-	if out.NextTransition != nil {
-		// Wake up exactly when the schedule or expiry changes what the policy grants.
-		return ctrl.Result{RequeueAfter: max(out.NextTransition.Sub(now), time.Millisecond)}, nil
-	}
+	// No RequeueAfter for the next boundary: the timer armed above reconciles the policy
+	// then, on the reconciler's clock (boundaries.go).
 	return ctrl.Result{}, nil
 }
 
@@ -322,6 +328,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}
+	r.boundaries = &boundaryTimers{clock: r.Clock}
 	workers := r.MaxConcurrentReconciles
 	if workers <= 0 {
 		workers = 4
@@ -336,6 +343,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("serviceaccesspolicy").
 		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(r.boundaries.source()).
 		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
 		WithOptions(controllerOptions(workers, r.SkipNameValidation))
 	for _, gvk := range compiler.BuiltinKinds() {

@@ -342,6 +342,14 @@ type ServiceAccessPolicyStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Backends []BackendStatus `json:"backends,omitempty"`
+	// active is true when the policy grants access now: its mode is Enforce or Audit, now
+	// is inside its schedule and before its expiresAt, what it names resolves, and a
+	// backend enforces it. It is false outside every window, after expiry, in DryRun
+	// (nothing is applied, so nothing is granted), and when the policy grants nothing for
+	// another reason (Ready's reason says which). It changes at the instant a window
+	// opens or closes (status.nextTransition).
+	// +optional
+	Active bool `json:"active"`
 	// nextTransition is when the policy's schedule or expiry next changes what it grants.
 	// +optional
 	NextTransition *metav1.Time `json:"nextTransition,omitempty"`
@@ -358,6 +366,7 @@ type ServiceAccessPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Active",type=boolean,JSONPath=`.status.active`,priority=1
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it is a label value on every generated object"
 type ServiceAccessPolicy struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -32,12 +32,17 @@ const DisabledMessage = "disabled by the operator's --backends flag"
 //
 // A backend whose objects the API server refused is Failed, with the server's message, and
 // Ready is False with reason ApplyFailed naming such backends.
+//
+// active is out.Active (in force now: Enforce or Audit, inside the schedule, before
+// expiry, resolved, enforced by a backend), unless the API server refused the objects of
+// every backend that enforces it: then nothing grants the access.
 func PolicyStatus(p *ztv1.ServiceAccessPolicy, out *Output, applyErrs map[ztv1.Backend]error, previous []metav1.Condition, now metav1.Time) ztv1.ServiceAccessPolicyStatus {
 	st := ztv1.ServiceAccessPolicyStatus{
 		ObservedGeneration: p.Generation,
 		Target:             out.Target,
 		Callers:            int32(len(p.Spec.From)),
 		Conditions:         append([]metav1.Condition(nil), previous...),
+		Active:             out.Active,
 	}
 	if out.NextTransition != nil {
 		t := metav1.NewTime(*out.NextTransition)
@@ -49,11 +54,14 @@ func PolicyStatus(p *ztv1.ServiceAccessPolicy, out *Output, applyErrs map[ztv1.B
 		ready.Status = metav1.ConditionTrue
 	}
 	var failed []string
+	applied := false
 	for _, b := range out.Backends {
 		bs := ztv1.BackendStatus{Name: b.Backend, State: b.State, Message: b.Message}
 		if err := applyErrs[b.Backend]; err != nil {
 			bs.State, bs.Message = ztv1.BackendFailed, err.Error()
 			failed = append(failed, string(b.Backend))
+		} else if b.State == ztv1.BackendApplied || b.State == ztv1.BackendPartial {
+			applied = true
 		}
 		for _, o := range b.Objects {
 			bs.Objects = append(bs.Objects, ObjectRef(o))
@@ -65,6 +73,7 @@ func PolicyStatus(p *ztv1.ServiceAccessPolicy, out *Output, applyErrs map[ztv1.B
 		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonApplyFailed
 		ready.Message = "the API server refused objects of backend(s) " + strings.Join(failed, ", ") +
 			"; see status.backends for its message"
+		st.Active = st.Active && applied
 	}
 	// Sets lastTransitionTime to ready's (now) only when Ready is new or its status changed.
 	meta.SetStatusCondition(&st.Conditions, ready)

@@ -53,7 +53,7 @@ func TestPolicyStatus(t *testing.T) {
 			out: compiler.Output{Ready: enforced, Target: "Service/api", Active: true, Backends: []compiler.BackendResult{
 				{Backend: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Message: "1 object", Objects: []client.Object{np}},
 			}},
-			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "Service/api", Callers: 2,
+			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "Service/api", Callers: 2, Active: true,
 				Conditions: []metav1.Condition{ready(metav1.ConditionTrue, compiler.ReasonEnforced, "enforced", now)},
 				Backends:   []ztv1.BackendStatus{{Name: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Message: "1 object", Objects: []ztv1.ObjectReference{npRef}}},
 			},
@@ -64,7 +64,7 @@ func TestPolicyStatus(t *testing.T) {
 			}},
 			previous: []metav1.Condition{other, {Type: ztv1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: 2,
 				Reason: compiler.ReasonDryRun, Message: "dry run", LastTransitionTime: t0}},
-			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "Service/api", Callers: 2,
+			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "Service/api", Callers: 2, Active: true,
 				NextTransition: &metav1.Time{Time: next},
 				Conditions:     []metav1.Condition{other, ready(metav1.ConditionTrue, compiler.ReasonEnforced, "enforced", t0)},
 				Backends:       []ztv1.BackendStatus{{Name: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Objects: []ztv1.ObjectReference{npRef}}},
@@ -77,7 +77,7 @@ func TestPolicyStatus(t *testing.T) {
 					{Backend: ztv1.BackendIstio, State: ztv1.BackendPartial, Message: "Istio does not admit from[0]", Denied: []string{"from[0]"}},
 				}},
 			previous: []metav1.Condition{ready(metav1.ConditionTrue, compiler.ReasonEnforced, "enforced", t0)},
-			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "Service/api", Callers: 2,
+			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "Service/api", Callers: 2, Active: true,
 				Conditions: []metav1.Condition{ready(metav1.ConditionFalse, compiler.ReasonPartiallyEnforced, "Istio denies from[0]", now)},
 				Backends: []ztv1.BackendStatus{
 					{Name: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Objects: []ztv1.ObjectReference{npRef}},
@@ -85,7 +85,7 @@ func TestPolicyStatus(t *testing.T) {
 				},
 			},
 		},
-		"apply errors: those backends Failed with the server's message, Ready ApplyFailed naming them sorted": {
+		"apply errors: those backends Failed with the server's message, Ready ApplyFailed naming them sorted, inactive: none applied": {
 			out: compiler.Output{Ready: enforced, Target: "kubernetesAPI", Active: true, Backends: []compiler.BackendResult{
 				{Backend: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Objects: []client.Object{np}},
 				{Backend: ztv1.BackendRBAC, State: ztv1.BackendApplied, Objects: []client.Object{role}},
@@ -104,7 +104,7 @@ func TestPolicyStatus(t *testing.T) {
 				},
 			},
 		},
-		"apply error while Ready was False: the transition time stays": {
+		"apply error while Ready was False: the transition time stays, inactive": {
 			out: compiler.Output{Ready: enforced, Target: "Service/api", Active: true, Backends: []compiler.BackendResult{
 				{Backend: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Objects: []client.Object{np}},
 			}},
@@ -116,12 +116,36 @@ func TestPolicyStatus(t *testing.T) {
 				Backends: []ztv1.BackendStatus{{Name: ztv1.BackendNetworkPolicy, State: ztv1.BackendFailed, Message: "conflict", Objects: []ztv1.ObjectReference{npRef}}},
 			},
 		},
+		"an apply error in one backend: still active through the one that applied": {
+			out: compiler.Output{Ready: enforced, Target: "kubernetesAPI", Active: true, Backends: []compiler.BackendResult{
+				{Backend: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Objects: []client.Object{np}},
+				{Backend: ztv1.BackendRBAC, State: ztv1.BackendApplied, Objects: []client.Object{role}},
+			}},
+			applyErrs: map[ztv1.Backend]error{ztv1.BackendRBAC: errors.New("forbidden")},
+			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "kubernetesAPI", Callers: 2, Active: true,
+				Conditions: []metav1.Condition{ready(metav1.ConditionFalse, compiler.ReasonApplyFailed,
+					"the API server refused objects of backend(s) RBAC; see status.backends for its message", now)},
+				Backends: []ztv1.BackendStatus{
+					{Name: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Objects: []ztv1.ObjectReference{npRef}},
+					{Name: ztv1.BackendRBAC, State: ztv1.BackendFailed, Message: "forbidden", Objects: []ztv1.ObjectReference{roleRef}},
+				},
+			},
+		},
+		"outside the schedule: inactive, Ready True, the next transition shown": {
+			out: compiler.Output{Ready: compiler.Decision{Status: true, Reason: compiler.ReasonOutsideSchedule, Message: "outside"}, Target: "Service/api",
+				NextTransition: &next, Backends: []compiler.BackendResult{{Backend: ztv1.BackendNetworkPolicy, State: ztv1.BackendSkipped, Message: "nothing"}}},
+			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "Service/api", Callers: 2, Active: false,
+				NextTransition: &metav1.Time{Time: next},
+				Conditions:     []metav1.Condition{ready(metav1.ConditionTrue, compiler.ReasonOutsideSchedule, "outside", now)},
+				Backends:       []ztv1.BackendStatus{{Name: ztv1.BackendNetworkPolicy, State: ztv1.BackendSkipped, Message: "nothing"}},
+			},
+		},
 		"inactive backends: Disabled and NotInstalled entries after the active ones": {
 			out: compiler.Output{Ready: enforced, Target: "Service/api", Active: true, Backends: append([]compiler.BackendResult{
 				{Backend: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Objects: []client.Object{np}},
 				{Backend: ztv1.BackendRBAC, State: ztv1.BackendSkipped, Message: "RBAC governs kubernetesAPI targets only"},
 			}, compiler.InactiveBackends([]ztv1.Backend{ztv1.BackendCilium, ztv1.BackendLinkerd}, []ztv1.Backend{ztv1.BackendIstio})...)},
-			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "Service/api", Callers: 2,
+			want: ztv1.ServiceAccessPolicyStatus{ObservedGeneration: 3, Target: "Service/api", Callers: 2, Active: true,
 				Conditions: []metav1.Condition{ready(metav1.ConditionTrue, compiler.ReasonEnforced, "enforced", now)},
 				Backends: []ztv1.BackendStatus{
 					{Name: ztv1.BackendNetworkPolicy, State: ztv1.BackendApplied, Objects: []ztv1.ObjectReference{npRef}},

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,6 +59,11 @@ type Options struct {
 	SkipNameValidation bool
 	// Webhook configures the admission webhook for ServiceAccessPolicies.
 	Webhook WebhookOptions
+	// Clock is the time the reconcilers decide by: when schedules open and close and
+	// policies expire (a timer on it reconciles a policy at its next boundary), and when the
+	// baseline audit is due. Default: the real clock. Tests pass a fake one and step it.
+	// Certificates are not on it: the API server checks their validity on its own clock.
+	Clock clock.WithTickerAndDelayedExecution
 }
 
 // WebhookOptions configure the validating admission webhook (internal/webhook), which holds
@@ -167,6 +173,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"
 	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
 	if o.ConcurrentReconciles <= 0 {
 		o.ConcurrentReconciles = DefaultConcurrentReconciles
 	}
@@ -237,6 +246,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := (&controllers.ServiceAccessPolicyReconciler{
 		Client:                  mgr.GetClient(),
 		Recorder:                mgr.GetEventRecorder("zerotrust-operator"),
+		Clock:                   o.Clock,
 		Options:                 compiler.Options{TrustDomain: o.TrustDomain},
 		Backends:                backends,
 		MaxConcurrentReconciles: o.ConcurrentReconciles,
@@ -247,6 +257,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := (&controllers.ZeroTrustBaselineReconciler{
 		Client:             mgr.GetClient(),
 		Recorder:           mgr.GetEventRecorder("zerotrust-operator"),
+		Clock:              o.Clock,
 		Options:            compiler.Options{TrustDomain: o.TrustDomain},
 		Backends:           backends,
 		SkipNameValidation: o.SkipNameValidation,
