@@ -39,6 +39,7 @@ func main() {
 	flag.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's own).")
 	flag.StringVar(&o.TrustDomain, "trust-domain", "cluster.local", "Trust domain of mesh identities (TRUST_DOMAIN/ns/NS/sa/NAME).")
 	flag.StringVar(&backends, "backends", operator.DefaultBackends, "Enforcement backends, comma-separated: networkpolicy, istio, linkerd, cilium, rbac, each NAME (on while its CRDs are served), NAME=on or NAME=off; unlisted ones are off.")
+	flag.DurationVar(&o.ReverifyInterval, "reverify-interval", operator.DefaultReverifyInterval, "How often every policy and baseline is re-verified without a watch event, spread evenly over the interval; 0 or less: never.")
 	flag.IntVar(&o.ConcurrentReconciles, "concurrent-reconciles", operator.DefaultConcurrentReconciles, "Policies reconciled in parallel.")
 	flag.BoolVar(&o.Webhook.Enabled, "enable-webhook", false, "Serve the admission webhook that holds kubernetesAPI policies to the RBAC deny list and to their author's permissions. Required by the rbac backend.")
 	flag.IntVar(&o.Webhook.Port, "webhook-port", 9443, "Port of the admission webhook.")
@@ -49,6 +50,9 @@ func main() {
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if o.ReverifyInterval <= 0 {
+		o.ReverifyInterval = -1 // never (Options: 0 is the default)
+	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	klog.SetLogger(ctrl.Log)

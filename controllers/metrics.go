@@ -37,8 +37,16 @@ var reverifications = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Periodic re-verifications of a ServiceAccessPolicy or ZeroTrustBaseline against the API server, by kind.",
 }, []string{"kind"})
 
+// scheduleTransitions counts policies whose schedule or expiry started or stopped granting.
+var scheduleTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "zerotrust_schedule_transitions_total",
+	Help: "ServiceAccessPolicies whose schedule window or expiry started (to=active) or stopped (to=inactive) granting access.",
+}, []string{"to"})
+
 func init() {
-	metrics.Registry.MustRegister(driftRepairs, reverifications)
+	metrics.Registry.MustRegister(driftRepairs, reverifications, scheduleTransitions)
+	scheduleTransitions.WithLabelValues("active")
+	scheduleTransitions.WithLabelValues("inactive")
 	// Every series exists from the start, so that rate() and increase() see the first one.
 	for _, b := range compiler.Backends() {
 		for _, gvk := range b.Kinds {

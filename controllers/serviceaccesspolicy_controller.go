@@ -7,6 +7,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,6 +45,9 @@ type ServiceAccessPolicyReconciler struct {
 	// reconcile a policy at its next boundary run on (boundaries.go). Default: the real
 	// clock.
 	Clock   clock.WithDelayedExecution
+	// ReverifyInterval is how often every policy is reconciled without a watch event
+	// (reverifySource); <= 0: never.
+	ReverifyInterval time.Duration
 	Options compiler.Options
 	// MaxConcurrentReconciles bounds parallel reconciles (default 4).
 	MaxConcurrentReconciles int
@@ -272,7 +276,19 @@ func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1
 		}
 		r.Recorder.Eventf(policy, nil, kind, after.Reason, "Reconcile", "%s", after.Message)
 	}
+	if before != nil && after != nil && policy.Status.Active != st.Active && (timeReason(before.Reason) || timeReason(after.Reason)) {
+		to := "inactive"
+		if st.Active {
+			to = "active"
+		}
+		scheduleTransitions.WithLabelValues(to).Inc()
+	}
 	return nil
+}
+
+// timeReason reports whether a Ready reason is the clock's: a schedule or an expiry.
+func timeReason(reason string) bool {
+	return reason == compiler.ReasonOutsideSchedule || reason == compiler.ReasonExpired
 }
 
 func readyOf(conds []metav1.Condition) *metav1.Condition {
@@ -344,6 +360,17 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		Named("serviceaccesspolicy").
 		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(r.boundaries.source()).
+		WatchesRawSource(reverifySource("ServiceAccessPolicy", r.ReverifyInterval, func(ctx context.Context) ([]reconcile.Request, error) {
+			var l ztv1.ServiceAccessPolicyList
+			if err := c.List(ctx, &l); err != nil {
+				return nil, err
+			}
+			out := make([]reconcile.Request, len(l.Items))
+			for i := range l.Items {
+				out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l.Items[i])}
+			}
+			return out, nil
+		})).
 		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
 		WithOptions(controllerOptions(workers, r.SkipNameValidation))
 	for _, gvk := range compiler.BuiltinKinds() {

@@ -67,6 +67,9 @@ type ZeroTrustBaselineReconciler struct {
 	// (default 5 minutes).
 	AuditInterval time.Duration
 	Clock         clock.PassiveClock
+	// ReverifyInterval is how often every baseline is reconciled without a watch event
+	// (reverifySource); <= 0: never.
+	ReverifyInterval time.Duration
 
 	mu     sync.Mutex
 	audits map[string]auditRun
@@ -367,17 +370,22 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		r.AuditPods = pods
 	}
-	allBaselines := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+	listBaselines := func(ctx context.Context) ([]reconcile.Request, error) {
 		var list ztv1.ZeroTrustBaselineList
 		if err := c.List(ctx, &list); err != nil {
-			return nil
+			return nil, err
 		}
 		reqs := make([]reconcile.Request, 0, len(list.Items))
 		for _, item := range list.Items {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: item.Name}})
 		}
+		return reqs, nil
+	}
+	allBaselines := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		reqs, _ := listBaselines(ctx)
 		return reqs
 	})
+	b = b.WatchesRawSource(reverifySource("ZeroTrustBaseline", r.ReverifyInterval, listBaselines))
 	// Another baseline's change can change what this one enforces where both apply.
 	ctl, err := b.Watches(&corev1.Namespace{}, allBaselines).
 		Watches(&ztv1.ZeroTrustBaseline{}, allBaselines, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,6 +65,9 @@ type Options struct {
 	// baseline audit is due. Default: the real clock. Tests pass a fake one and step it.
 	// Certificates are not on it: the API server checks their validity on its own clock.
 	Clock clock.WithTickerAndDelayedExecution
+	// ReverifyInterval is how often every policy and baseline is reconciled without a watch
+	// event, spread evenly over it (0: controllers.DefaultReverifyInterval; negative: never).
+	ReverifyInterval time.Duration
 }
 
 // WebhookOptions configure the validating admission webhook (internal/webhook), which holds
@@ -106,6 +110,9 @@ func metricsOptions(o Options) metricsserver.Options {
 
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// DefaultReverifyInterval is the --reverify-interval default.
+const DefaultReverifyInterval = controllers.DefaultReverifyInterval
 
 // DefaultConcurrentReconciles is the --concurrent-reconciles default. A reconcile mostly
 // waits for the API server (finalizer, applies, status: one request after the other), so
@@ -172,6 +179,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	byObject[&ztv1.ServiceAccessPolicy{}] = cache.ByObject{Transform: controllers.CondensePolicy}
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"
+	}
+	if o.ReverifyInterval == 0 {
+		o.ReverifyInterval = DefaultReverifyInterval
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -247,6 +257,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Client:                  mgr.GetClient(),
 		Recorder:                mgr.GetEventRecorder("zerotrust-operator"),
 		Clock:                   o.Clock,
+		ReverifyInterval:        o.ReverifyInterval,
 		Options:                 compiler.Options{TrustDomain: o.TrustDomain},
 		Backends:                backends,
 		MaxConcurrentReconciles: o.ConcurrentReconciles,
@@ -258,6 +269,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Client:             mgr.GetClient(),
 		Recorder:           mgr.GetEventRecorder("zerotrust-operator"),
 		Clock:              o.Clock,
+		ReverifyInterval:   o.ReverifyInterval,
 		Options:            compiler.Options{TrustDomain: o.TrustDomain},
 		Backends:           backends,
 		SkipNameValidation: o.SkipNameValidation,

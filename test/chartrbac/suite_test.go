@@ -366,6 +366,8 @@ func operatorOptions(d *unstructured.Unstructured) (operator.Options, string) {
 			n, err := strconv.Atoi(value)
 			Expect(err).NotTo(HaveOccurred(), arg)
 			o.ConcurrentReconciles = n
+		case "metrics-secure":
+			o.MetricsSecure = boolean(flag, value, set)
 		case "enable-webhook":
 			o.Webhook.Enabled = boolean(flag, value, set)
 		case "webhook-manage-certs":
