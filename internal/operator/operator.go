@@ -52,6 +52,11 @@ type Options struct {
 	SkipNameValidation bool
 	// Webhook configures the admission webhook for ServiceAccessPolicies.
 	Webhook WebhookOptions
+	// Namespace is the operator's own namespace (default $POD_NAMESPACE through the
+	// --operator-namespace flag, else compiler.DefaultOperatorNamespace). Baselines select
+	// it only by naming it (compiler.SystemNamespace), and the webhook keeps its
+	// certificate there unless Webhook.Namespace says otherwise.
+	Namespace string
 }
 
 // WebhookOptions configure the validating admission webhook (internal/webhook), which holds
@@ -147,6 +152,13 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"
 	}
+	if o.Namespace == "" {
+		o.Namespace = o.Webhook.Namespace
+	}
+	if o.Webhook.Namespace == "" {
+		o.Webhook.Namespace = o.Namespace
+	}
+	copts := compiler.Options{TrustDomain: o.TrustDomain, OperatorNamespace: o.Namespace}
 	if o.ConcurrentReconciles <= 0 {
 		o.ConcurrentReconciles = DefaultConcurrentReconciles
 	}
@@ -216,7 +228,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := (&controllers.ServiceAccessPolicyReconciler{
 		Client:                  mgr.GetClient(),
 		Recorder:                mgr.GetEventRecorder("zerotrust-operator"),
-		Options:                 compiler.Options{TrustDomain: o.TrustDomain},
+		Options:                 copts,
 		Backends:                backends,
 		MaxConcurrentReconciles: o.ConcurrentReconciles,
 		SkipNameValidation:      o.SkipNameValidation,
@@ -226,7 +238,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := (&controllers.ZeroTrustBaselineReconciler{
 		Client:             mgr.GetClient(),
 		Recorder:           mgr.GetEventRecorder("zerotrust-operator"),
-		Options:            compiler.Options{TrustDomain: o.TrustDomain},
+		Options:            copts,
 		Backends:           backends,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
@@ -237,13 +249,14 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	}
 	if err := (&controllers.NamespaceReconciler{
 		Client:             mgr.GetClient(),
+		Options:            copts,
 		Backends:           backends,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Namespace controller: %w", err)
 	}
 	if o.Webhook.Enabled {
-		ztwebhook.Setup(mgr)
+		ztwebhook.Setup(mgr, copts)
 		if o.Webhook.ManageCerts {
 			if err := mgr.Add(&certs.Rotator{Client: direct, Options: certOptions(o.Webhook), Failed: certsFailed}); err != nil {
 				return nil, err
