@@ -45,7 +45,7 @@ func main() {
 	flag.IntVar(&o.Webhook.Port, "webhook-port", 9443, "Port of the admission webhook.")
 	flag.StringVar(&o.Webhook.CertDir, "webhook-cert-dir", "", "Directory of the webhook's tls.crt and tls.key (default $TMPDIR/k8s-webhook-server/serving-certs).")
 	flag.BoolVar(&o.Webhook.ManageCerts, "webhook-manage-certs", true, "Generate the webhook's CA and serving certificate into a Secret of the operator's namespace and keep the ValidatingWebhookConfiguration's caBundle current; false when cert-manager fills --webhook-cert-dir.")
-	flag.StringVar(&o.Webhook.Namespace, "operator-namespace", envOr("POD_NAMESPACE", "zerotrust-system"), "The operator's namespace: it holds the webhook certificate Secret (default $POD_NAMESPACE).")
+	flag.StringVar(&o.Namespace, "operator-namespace", envOr("POD_NAMESPACE", "zerotrust-system"), "The operator's namespace: it holds the webhook certificate Secret, and ZeroTrustBaselines select it only by naming it (default $POD_NAMESPACE).")
 	flag.StringVar(&o.Webhook.ServiceName, "webhook-service-name", "zerotrust-operator-webhook", "The webhook's Service in the operator's namespace, named in the serving certificate.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

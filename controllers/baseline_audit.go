@@ -52,7 +52,7 @@ func (r *ZeroTrustBaselineReconciler) audit(ctx context.Context, b *ztv1.ZeroTru
 
 	in := audit.Input{Namespaces: map[string]ztv1.PodSecurityLevel{}}
 	for i := range matched {
-		in.Namespaces[matched[i].Name] = compiler.PodSecurityLevel(all, &matched[i])
+		in.Namespaces[matched[i].Name] = compiler.PodSecurityLevel(all, &matched[i], r.Options)
 	}
 	if len(matched) > 0 {
 		if err := audit.Gather(ctx, r.APIReader, r.AuditPods, &in); err != nil {

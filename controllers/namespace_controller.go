@@ -42,8 +42,11 @@ const (
 // annotation). It applies them with its own field owner and removes them when no baseline
 // asks for them any more.
 type NamespaceReconciler struct {
-	Client             client.Client
-	Backends           *Backends
+	Client   client.Client
+	Backends *Backends
+	// Options are the compiler's (the operator's namespace decides which namespaces
+	// baselines select); Options.Backends is replaced by Backends' Active list.
+	Options            compiler.Options
 	SkipNameValidation bool
 }
 
@@ -64,11 +67,12 @@ func (r *NamespaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Client.List(ctx, &baselines, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
-	var active []ztv1.Backend
+	opts := r.Options
+	opts.Backends = nil
 	if r.Backends != nil {
-		active = r.Backends.Active()
+		opts.Backends = r.Backends.Active()
 	}
-	labels, annotations := compiler.NamespaceMetadata(baselines.Items, ns, active)
+	labels, annotations := compiler.NamespaceMetadata(baselines.Items, ns, opts)
 	owned := ns.Annotations[AnnotationManaged] != ""
 	if len(labels) == 0 && len(annotations) == 0 && !owned {
 		return ctrl.Result{}, nil

@@ -44,11 +44,11 @@ type ServiceAccessPolicyReconciler struct {
 	// Clock is the time schedules and expiry are evaluated at, and the timers that
 	// reconcile a policy at its next boundary run on (boundaries.go). Default: the real
 	// clock.
-	Clock   clock.WithDelayedExecution
+	Clock clock.WithDelayedExecution
 	// ReverifyInterval is how often every policy is reconciled without a watch event
 	// (reverifySource); <= 0: never.
 	ReverifyInterval time.Duration
-	Options compiler.Options
+	Options          compiler.Options
 	// MaxConcurrentReconciles bounds parallel reconciles (default 4).
 	MaxConcurrentReconciles int
 	// SkipNameValidation allows a second instance of the controller in one process (tests).

@@ -49,7 +49,7 @@ var _ = BeforeSuite(func() {
 	k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 	// The suite's operator: its writes are recorded, to count what a converge costs.
-	mgr, err := operator.New(ctx, operatorWrites.wrap(cfg), operator.Options{MetricsAddr: "0", ProbeAddr: "0"})
+	mgr, err := operator.New(ctx, operatorWrites.wrap(cfg), operator.Options{MetricsAddr: "0", ProbeAddr: "0", Namespace: operatorNamespace})
 	Expect(err).NotTo(HaveOccurred())
 	go func() {
 		defer GinkgoRecover()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -127,7 +128,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	}
 	r.writes.wrote(b)
 
-	matched, selErr := r.selectedNamespaces(ctx, b)
+	matched, excluded, selErr := r.selectedNamespaces(ctx, b)
 	if selErr != nil && !isSelectorError(selErr) {
 		return ctrl.Result{}, selErr
 	}
@@ -146,7 +147,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	for i := range matched {
 		// What b enforces here given the other baselines is the compiler's decision, the
 		// same kubectl-zt render makes.
-		eff, others := compiler.EffectiveBaseline(b, all.Items, &matched[i])
+		eff, others := compiler.EffectiveBaseline(b, all.Items, &matched[i], r.Options)
 		for _, o := range others {
 			overlaps[o] = true
 		}
@@ -176,7 +177,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("auditing: %w", err)
 	}
-	if err := r.report(ctx, b, matched, sortedSet(overlaps), findings, selErr, applyErr); err != nil {
+	if err := r.report(ctx, b, matched, excluded, sortedSet(overlaps), findings, selErr, applyErr); err != nil {
 		return ctrl.Result{}, fmt.Errorf("updating status: %w", err)
 	}
 	return ctrl.Result{RequeueAfter: r.auditInterval()}, applyErr
@@ -256,24 +257,23 @@ type selectorError struct{ error }
 
 func isSelectorError(err error) bool { _, ok := err.(selectorError); return ok }
 
-// selectedNamespaces lists the namespaces b selects, sorted by name.
-func (r *ZeroTrustBaselineReconciler) selectedNamespaces(ctx context.Context, b *ztv1.ZeroTrustBaseline) ([]corev1.Namespace, error) {
+// selectedNamespaces lists the namespaces b selects and the system namespaces its selector
+// matches but leaves out (compiler.BaselineSelection), both sorted by name.
+func (r *ZeroTrustBaselineReconciler) selectedNamespaces(ctx context.Context, b *ztv1.ZeroTrustBaseline) ([]corev1.Namespace, []string, error) {
 	sel, err := metav1.LabelSelectorAsSelector(b.Spec.NamespaceSelector)
 	if err != nil {
-		return nil, selectorError{fmt.Errorf("spec.namespaceSelector: %w", err)}
+		return nil, nil, selectorError{fmt.Errorf("spec.namespaceSelector: %w", err)}
 	}
 	var list corev1.NamespaceList
 	if err := r.Client.List(ctx, &list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := list.Items[:0]
-	for _, ns := range list.Items {
-		if ns.DeletionTimestamp.IsZero() {
-			out = append(out, ns)
-		}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	selected, excluded, err := compiler.BaselineSelection(b, list.Items, r.Options)
+	if err != nil {
+		return nil, nil, selectorError{fmt.Errorf("spec.namespaceSelector: %w", err)}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return selected, excluded, nil
 }
 
 func (r *ZeroTrustBaselineReconciler) patchFinalizer(ctx context.Context, b *ztv1.ZeroTrustBaseline, change func(client.Object, string) bool) error {
@@ -284,9 +284,12 @@ func (r *ZeroTrustBaselineReconciler) patchFinalizer(ctx context.Context, b *ztv
 	return client.IgnoreNotFound(r.Client.Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
 }
 
-// report writes status when it changed and records an Event when Ready changes.
-func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTrustBaseline, matched []corev1.Namespace, overlaps []string, findings []ztv1.Finding, selErr, applyErr error) error {
+// report writes status when it changed and records an Event when Ready changes and when
+// the system namespaces left out change (to a non-empty list).
+func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTrustBaseline, matched []corev1.Namespace, excluded, overlaps []string, findings []ztv1.Finding, selErr, applyErr error) error {
 	st := b.Status.DeepCopy()
+	beforeExcluded := st.ExcludedNamespaces
+	st.ExcludedNamespaces = excluded
 	st.ObservedGeneration = b.Generation
 	st.MatchedNamespaceCount = int32(len(matched))
 	st.MatchedNamespaces = nil
@@ -307,6 +310,9 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 		Message: fmt.Sprintf("enforced in %d namespace(s)", len(matched))}
 	if len(overlaps) > 0 {
 		ready.Message += fmt.Sprintf("; baseline(s) %s select some of them too: the stricter settings apply there", strings.Join(overlaps, ", "))
+	}
+	if len(excluded) > 0 {
+		ready.Message += "; " + compiler.ExcludedMessage(excluded)
 	}
 	switch {
 	case selErr != nil:
@@ -333,6 +339,9 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 			kind, note = corev1.EventTypeWarning, fmt.Sprintf("the audit finds %d over-privilege(s): %s; see status.findings", st.FindingsCount, summarize(findings))
 		}
 		r.Recorder.Eventf(b, nil, kind, "Audit", "Audit", "%s", note)
+	}
+	if !slices.Equal(beforeExcluded, st.ExcludedNamespaces) && len(st.ExcludedNamespaces) > 0 && r.Recorder != nil {
+		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SystemNamespacesExcluded", "Select", "%s", compiler.ExcludedMessage(st.ExcludedNamespaces))
 	}
 	if changedReady && r.Recorder != nil {
 		kind := corev1.EventTypeNormal

@@ -38,6 +38,16 @@ const (
 // ZeroTrustBaselineSpec is the floor for the namespaces it selects.
 type ZeroTrustBaselineSpec struct {
 	// namespaceSelector selects the namespaces this baseline applies to.
+	//
+	// The system namespaces (kube-system, kube-public, kube-node-lease and the operator's own,
+	// zerotrust-system unless the operator runs elsewhere) are selected only when the
+	// selector names them: a default deny there can break the cluster. A selector names a
+	// namespace when it requires kubernetes.io/metadata.name to equal its name, in
+	// matchLabels or with an In expression that lists it, e.g.
+	// {matchLabels: {kubernetes.io/metadata.name: kube-system}} or
+	// {matchExpressions: [{key: kubernetes.io/metadata.name, operator: In, values: [kube-system, shop]}]}.
+	// Any other selector, {} included, leaves them out; status.excludedNamespaces lists the
+	// system namespaces it would have selected.
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector"`
 
 	// network sets default-deny NetworkPolicies.
@@ -102,15 +112,44 @@ type RBACException struct {
 }
 
 // BaselineNetwork is the NetworkPolicy part of a baseline.
+// +kubebuilder:validation:XValidation:rule="!has(self.dns) || (has(self.allowDNS) && self.allowDNS)",message="dns sets where allowDNS lets pods send name lookups: set allowDNS: true as well"
 type BaselineNetwork struct {
 	// defaultDeny lists the directions denied unless a ServiceAccessPolicy allows them.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=2
 	DefaultDeny []Direction `json:"defaultDeny,omitempty"`
-	// allowDNS allows egress to kube-dns on 53/UDP and 53/TCP when Egress is denied.
+	// allowDNS allows egress to kube-dns on 53/UDP and 53/TCP when Egress is denied (to the
+	// cluster DNS that dns names, when set).
 	// +optional
 	AllowDNS bool `json:"allowDNS,omitempty"`
+	// dns is the cluster DNS that allowDNS opens egress to, on 53/UDP and 53/TCP. Unset, it is
+	// kube-dns: pods labelled k8s-app=kube-dns in kube-system.
+	// +optional
+	DNS *BaselineDNS `json:"dns,omitempty"`
+}
+
+// BaselineDNS is the cluster DNS a baseline's allowDNS lets pods reach.
+type BaselineDNS struct {
+	// namespace of the cluster DNS pods (default kube-system).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
+	// podSelector selects the cluster DNS pods in namespace (default
+	// {matchLabels: {k8s-app: kube-dns}}). {} selects every pod of namespace.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="matchExpressions: operator must be In, NotIn, Exists or DoesNotExist"
+	PodSelector *metav1.LabelSelector `json:"podSelector,omitempty"`
+	// nodeLocalAddresses are the addresses of a node-local DNS cache (NodeLocal DNSCache
+	// listens on 169.254.20.10 by default), each opened as an ipBlock of that one address
+	// (/32, or /128 for IPv6), in addition to the pods above.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="must be an IP address, e.g. 169.254.20.10"
+	NodeLocalAddresses []string `json:"nodeLocalAddresses,omitempty"`
 }
 
 // BaselineMesh is the service mesh part of a baseline.
@@ -146,6 +185,12 @@ type ZeroTrustBaselineStatus struct {
 	// +optional
 	// +listType=atomic
 	MatchedNamespaces []string `json:"matchedNamespaces,omitempty"`
+	// excludedNamespaces are the system namespaces (kube-system, kube-public,
+	// kube-node-lease, the operator's own) that namespaceSelector matches but does not name,
+	// and that the baseline therefore leaves alone (sorted). See spec.namespaceSelector.
+	// +optional
+	// +listType=atomic
+	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
 	// findingsCount is the number of audit findings.
 	// +optional
 	FindingsCount int32 `json:"findingsCount"`

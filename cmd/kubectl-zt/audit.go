@@ -26,6 +26,8 @@ func runAudit(args []string, stdout io.Writer) error {
 	kubeconfig := fs.String("kubeconfig", "", "Path to the kubeconfig (default: $KUBECONFIG or ~/.kube/config).")
 	kubeContext := fs.String("context", "", "The kubeconfig context to use.")
 	timeout := fs.Duration("timeout", time.Minute, "How long to wait for the API server.")
+	var operatorNS string
+	registerOperatorNamespace(fs, &operatorNS)
 	if help, err := parseFlags(fs, args, stdout); help || err != nil {
 		return err
 	}
@@ -50,12 +52,13 @@ func runAudit(args []string, stdout io.Writer) error {
 	if err := c.List(ctx, &namespaces); err != nil {
 		return usageErr("listing namespaces: %v", err)
 	}
+	opts := compiler.Options{OperatorNamespace: operatorNS}
 	in := audit.Input{Namespaces: map[string]ztv1.PodSecurityLevel{}}
 	for i := range namespaces.Items {
 		ns := &namespaces.Items[i]
 		for j := range baselines.Items {
-			if ok, _ := compiler.BaselineSelects(&baselines.Items[j], ns); ok {
-				in.Namespaces[ns.Name] = compiler.PodSecurityLevel(baselines.Items, ns)
+			if ok, _ := compiler.BaselineSelects(&baselines.Items[j], ns, opts); ok {
+				in.Namespaces[ns.Name] = compiler.PodSecurityLevel(baselines.Items, ns, opts)
 				break
 			}
 		}

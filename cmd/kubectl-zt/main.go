@@ -80,11 +80,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, clock func() 
 const usage = `kubectl-zt renders and checks zerotrust.dev policies offline, with the operator's compiler.
 
 Commands:
-  render -f PATH... [--backends LIST] [--status]
+  render -f PATH... [--backends LIST] [--status] [--operator-namespace NS]
                       print the objects the operator would create, as a YAML stream (with
                       --status: the status each ServiceAccessPolicy would get instead); one
-                      warning line on stderr per policy that is not Ready and per backend
-                      that does not enforce all a policy declares (Partial, Failed)
+                      warning line on stderr per policy that is not Ready, per backend
+                      that does not enforce all a policy declares (Partial, Failed), and per
+                      baseline that leaves system namespaces out
   check -f PATH... --from NS/KIND/NAME --to NS/KIND/NAME --port P [--method M --path X] [--backends LIST]
                       judge the call in every enforcement layer that applies (NetworkPolicy,
                       and Istio, Linkerd, Cilium among --backends): exit 0 and the granting
@@ -128,6 +129,7 @@ type common struct {
 	backends    string
 	now         string
 	trustDomain string
+	operatorNS  string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -139,6 +141,15 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.backends, "backends", "networkpolicy,rbac", "enforcement backends: networkpolicy, istio, linkerd, cilium, rbac, or all. Offline there is no cluster to discover them from")
 	fs.StringVar(&c.now, "now", "", "instant at which schedules and expiry are evaluated (RFC 3339); default: the current time")
 	fs.StringVar(&c.trustDomain, "trust-domain", compiler.DefaultTrustDomain, "mesh trust domain of ServiceAccount identities")
+	registerOperatorNamespace(fs, &c.operatorNS)
+}
+
+// registerOperatorNamespace adds --operator-namespace: the operator's namespace, which, like
+// kube-system, a baseline selects only by naming it. It must be the operator's
+// (--operator-namespace, $POD_NAMESPACE) for render to print what the operator creates.
+func registerOperatorNamespace(fs *flag.FlagSet, v *string) {
+	fs.StringVar(v, "operator-namespace", compiler.DefaultOperatorNamespace,
+		"namespace the operator runs in: like kube-system, kube-public and kube-node-lease, a ZeroTrustBaseline selects it only when its namespaceSelector names it")
 }
 
 // loaded is the input of a command, read and checked.
@@ -166,7 +177,10 @@ func (c *common) load(stdin io.Reader, clock func() time.Time) (*loaded, error) 
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
-	return &loaded{inv: inv, now: now, opts: compiler.Options{Backends: backends, TrustDomain: c.trustDomain}}, nil
+	if c.operatorNS == "" {
+		return nil, usageErr("--operator-namespace: name the namespace the operator runs in")
+	}
+	return &loaded{inv: inv, now: now, opts: compiler.Options{Backends: backends, TrustDomain: c.trustDomain, OperatorNamespace: c.operatorNS}}, nil
 }
 
 func (l *loaded) render() (*compiler.Rendering, error) {
@@ -228,8 +242,9 @@ func runRender(args []string, stdin io.Reader, stdout, stderr io.Writer, clock f
 	return nil
 }
 
-// renderWarnings are the lines render writes to stderr, one per policy that is not Ready
-// and one per backend of a policy that does not enforce everything the policy declares:
+// renderWarnings are the lines render writes to stderr: one per baseline that leaves system
+// namespaces of the input out (its status.excludedNamespaces), one per policy that is not
+// Ready and one per backend of a policy that does not enforce everything the policy declares:
 // Partial (it denies declared callers or ports), Failed, or, in DryRun, a preview that
 // would be Partial. Backends that skip a policy they do not govern (the RBAC backend for a
 // Service target, a mesh for a kubernetesAPI one), and policies that grant nothing by
@@ -237,6 +252,9 @@ func runRender(args []string, stdin io.Reader, stdout, stderr io.Writer, clock f
 // nothing the policy declares is left open or closed by surprise.
 func renderWarnings(r *compiler.Rendering) []string {
 	var out []string
+	for _, e := range r.Exclusions {
+		out = append(out, fmt.Sprintf("warning: ZeroTrustBaseline %s: %s", e.Baseline, compiler.ExcludedMessage(e.Namespaces)))
+	}
 	for _, p := range r.Policies {
 		o := p.Output
 		if !o.Ready.Status {

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,13 +14,53 @@ import (
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
 )
 
-// BaselineSelects reports whether baseline b applies to namespace ns. The error is an
-// invalid spec.namespaceSelector; such a baseline selects nothing.
+// DefaultOperatorNamespace is the operator's namespace when Options.OperatorNamespace is
+// empty: the one config/ and the chart install it in.
+const DefaultOperatorNamespace = "zerotrust-system"
+
+// kubeSystemNamespaces are the namespaces of Kubernetes itself, which every cluster has.
+var kubeSystemNamespaces = []string{"kube-node-lease", "kube-public", "kube-system"}
+
+// SystemNamespace reports whether namespace name is one a baseline selects only by naming
+// it: kube-system, kube-public, kube-node-lease, and the operator's own (opts). A default
+// deny there cuts off the cluster DNS, the control plane's add-ons or the operator itself,
+// so a selector that merely matches them ({} above all) must not be enough.
+func SystemNamespace(name string, opts Options) bool {
+	return slices.Contains(kubeSystemNamespaces, name) || name == operatorNamespaceOf(opts)
+}
+
+func operatorNamespaceOf(opts Options) string {
+	if opts.OperatorNamespace == "" {
+		return DefaultOperatorNamespace
+	}
+	return opts.OperatorNamespace
+}
+
+// NamesNamespace reports whether selector sel names namespace name: it requires
+// kubernetes.io/metadata.name to be name, in matchLabels or with an In expression that lists
+// it. Only such a selector selects a system namespace (SystemNamespace); NotIn, Exists or
+// any other label never names one.
+func NamesNamespace(sel *metav1.LabelSelector, name string) bool {
+	if sel == nil {
+		return false
+	}
+	if v, ok := sel.MatchLabels[corev1.LabelMetadataName]; ok && v == name {
+		return true
+	}
+	for _, e := range sel.MatchExpressions {
+		if e.Key == corev1.LabelMetadataName && e.Operator == metav1.LabelSelectorOpIn && slices.Contains(e.Values, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// selectorMatches reports whether b's namespaceSelector matches ns, system namespace or not.
 //
 // The namespace's kubernetes.io/metadata.name label is assumed even when ns lacks it: the
 // API server sets it on every namespace, but Namespaces written in YAML for kubectl-zt often
 // omit it, and a selector on it must select the same namespaces offline as in the cluster.
-func BaselineSelects(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (bool, error) {
+func selectorMatches(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (bool, error) {
 	sel, err := metav1.LabelSelectorAsSelector(b.Spec.NamespaceSelector)
 	if err != nil {
 		return false, fmt.Errorf("ZeroTrustBaseline %s: spec.namespaceSelector: %w", b.Name, err)
@@ -32,15 +73,64 @@ func BaselineSelects(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (bool, err
 	return sel.Matches(set), nil
 }
 
+// BaselineSelects reports whether baseline b applies to namespace ns: its namespaceSelector
+// matches ns and, when ns is a system namespace (SystemNamespace), names it
+// (NamesNamespace). The error is an invalid spec.namespaceSelector; such a baseline selects
+// nothing.
+func BaselineSelects(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) (bool, error) {
+	ok, err := selectorMatches(b, ns)
+	if err != nil || !ok {
+		return false, err
+	}
+	return !SystemNamespace(ns.Name, opts) || NamesNamespace(b.Spec.NamespaceSelector, ns.Name), nil
+}
+
+// BaselineExcludes reports whether b's namespaceSelector matches the system namespace ns
+// without naming it, so that b leaves ns alone: what status.excludedNamespaces and
+// kubectl-zt render report.
+func BaselineExcludes(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) bool {
+	if !SystemNamespace(ns.Name, opts) || NamesNamespace(b.Spec.NamespaceSelector, ns.Name) {
+		return false
+	}
+	ok, err := selectorMatches(b, ns)
+	return err == nil && ok
+}
+
+// BaselineSelection splits namespaces into those baseline b selects (BaselineSelects) and
+// the names of the system namespaces its selector matches but leaves out
+// (BaselineExcludes), both in the order given. Namespaces being deleted are in neither: a
+// baseline leaves them alone. The error is an invalid spec.namespaceSelector, which selects
+// nothing. The baseline reconciler and Render both call it, so that status and kubectl-zt
+// render report the same exclusions.
+func BaselineSelection(b *ztv1.ZeroTrustBaseline, namespaces []corev1.Namespace, opts Options) (selected []corev1.Namespace, excluded []string, err error) {
+	if _, err := metav1.LabelSelectorAsSelector(b.Spec.NamespaceSelector); err != nil {
+		return nil, nil, fmt.Errorf("ZeroTrustBaseline %s: spec.namespaceSelector: %w", b.Name, err)
+	}
+	for i := range namespaces {
+		ns := &namespaces[i]
+		if !ns.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if BaselineExcludes(b, ns, opts) {
+			excluded = append(excluded, ns.Name)
+			continue
+		}
+		if ok, _ := BaselineSelects(b, ns, opts); ok {
+			selected = append(selected, *ns)
+		}
+	}
+	return selected, excluded, nil
+}
+
 // BaselineApplies reports whether baseline b enforces anything in namespace ns: b selects
-// ns (an invalid selector selects nothing; the baseline's status says so) and neither is
-// being deleted (the objects of a baseline being deleted are removed; a namespace being
-// deleted is left alone).
-func BaselineApplies(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace) bool {
+// ns (BaselineSelects; an invalid selector selects nothing, the baseline's status says so)
+// and neither is being deleted (the objects of a baseline being deleted are removed; a
+// namespace being deleted is left alone).
+func BaselineApplies(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) bool {
 	if !b.DeletionTimestamp.IsZero() || !ns.DeletionTimestamp.IsZero() {
 		return false
 	}
-	ok, err := BaselineSelects(b, ns)
+	ok, err := BaselineSelects(b, ns, opts)
 	return err == nil && ok
 }
 
@@ -50,19 +140,20 @@ func BaselineApplies(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespace) bool {
 // Default-deny NetworkPolicies add up by themselves (isolation is a union), and so do
 // Pod Security labels (PodSecurityLevel) and namespace annotations (NamespaceMetadata);
 // DNS is allowed only if every baseline that denies egress there allows it, so b's allowDNS
-// is dropped when another one denies egress without it. others are the names of those
-// other baselines, sorted.
+// is dropped when another one denies egress without it; where several allow it, each one's
+// DNS policy opens its own spec.network.dns (NetworkPolicies add up). others are the names
+// of those other baselines, sorted.
 //
 // The baseline reconciler and Render both compile what this returns (CompileBaseline), so
 // that kubectl-zt render prints what the operator creates.
-func EffectiveBaseline(b *ztv1.ZeroTrustBaseline, all []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) (eff *ztv1.ZeroTrustBaseline, others []string) {
-	if !BaselineApplies(b, ns) {
+func EffectiveBaseline(b *ztv1.ZeroTrustBaseline, all []ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) (eff *ztv1.ZeroTrustBaseline, others []string) {
+	if !BaselineApplies(b, ns, opts) {
 		return nil, nil
 	}
 	eff = b
 	for i := range all {
 		o := &all[i]
-		if o.Name == b.Name || !BaselineApplies(o, ns) {
+		if o.Name == b.Name || !BaselineApplies(o, ns, opts) {
 			continue
 		}
 		others = append(others, o.Name)
@@ -91,7 +182,34 @@ func BaselineModel(b *ztv1.ZeroTrustBaseline, ns string) *model.Baseline {
 		}
 		m.AllowDNS = n.AllowDNS
 	}
+	m.DNS = dnsTarget(b.Spec.Network)
 	return m
+}
+
+// The cluster DNS a baseline's allowDNS opens when spec.network.dns leaves it out: kube-dns,
+// selected the way every mainstream distribution labels it (CoreDNS keeps the
+// k8s-app=kube-dns label for compatibility).
+const (
+	DefaultDNSNamespace = "kube-system"
+	defaultDNSLabelKey  = "k8s-app"
+	defaultDNSLabelVal  = "kube-dns"
+)
+
+// dnsTarget is spec.network.dns with its defaults filled in.
+func dnsTarget(n *ztv1.BaselineNetwork) model.DNSTarget {
+	t := model.DNSTarget{Namespace: DefaultDNSNamespace,
+		PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{defaultDNSLabelKey: defaultDNSLabelVal}}}
+	if n == nil || n.DNS == nil {
+		return t
+	}
+	if n.DNS.Namespace != "" {
+		t.Namespace = n.DNS.Namespace
+	}
+	if n.DNS.PodSelector != nil {
+		t.PodSelector = *n.DNS.PodSelector.DeepCopy()
+	}
+	t.NodeLocalAddresses = slices.Clone(n.DNS.NodeLocalAddresses)
+	return t
 }
 
 // CompileBaseline compiles baseline b for one namespace it selects (see BaselineSelects)
@@ -130,16 +248,16 @@ func (r Registry) CompileBaseline(b *ztv1.ZeroTrustBaseline, ns *corev1.Namespac
 var podSecurityRank = map[ztv1.PodSecurityLevel]int{ztv1.PodSecurityPrivileged: 1, ztv1.PodSecurityBaseline: 2, ztv1.PodSecurityRestricted: 3}
 
 // PodSecurityLevel is the Pod Security level enforced on ns: the strictest podSecurity of
-// the baselines (not being deleted) that select it, "" when none sets one. When baselines
-// overlap, the stricter applies.
-func PodSecurityLevel(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) ztv1.PodSecurityLevel {
+// the baselines (not being deleted) that select it (BaselineSelects), "" when none sets
+// one. When baselines overlap, the stricter applies.
+func PodSecurityLevel(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) ztv1.PodSecurityLevel {
 	var level ztv1.PodSecurityLevel
 	for i := range baselines {
 		b := &baselines[i]
 		if b.Spec.PodSecurity == "" || !b.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if ok, err := BaselineSelects(b, ns); err != nil || !ok {
+		if ok, err := BaselineSelects(b, ns, opts); err != nil || !ok {
 			continue
 		}
 		if podSecurityRank[b.Spec.PodSecurity] > podSecurityRank[level] {

@@ -126,6 +126,9 @@ func renderCaseWith(t *testing.T, path string, backends []ztv1.Backend) []byte {
 			}
 		}
 	}
+	for _, e := range r.Exclusions {
+		fmt.Fprintf(&buf, "#\n# ZeroTrustBaseline %s leaves out %s\n", e.Baseline, strings.Join(e.Namespaces, ", "))
+	}
 	out, err := compiler.EncodeYAML(r.Objects)
 	if err != nil {
 		t.Fatal(err)

@@ -76,7 +76,7 @@ func linkerdAnnotations(t *testing.T, path string) []byte {
 	for i := range baselines {
 		b := &baselines[i]
 		for _, ns := range inv.Namespaces() {
-			ok, err := compiler.BaselineSelects(b, &ns)
+			ok, err := compiler.BaselineSelects(b, &ns, compiler.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,16 +13,17 @@ import (
 
 // RBACAllowances are the exceptions to the RBAC deny list (see package rbacguard) that apply
 // to policies in namespace ns: the spec.rbac.allow entries of every baseline that selects
-// it, in baseline order. A baseline with an invalid selector selects nothing, so it allows
-// nothing. The admission webhook and the resolver both call it, so they agree.
-func RBACAllowances(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) rbacguard.Allowances {
+// it (BaselineSelects: a system namespace only when named), in baseline order. A baseline
+// with an invalid selector selects nothing, so it allows nothing. The admission webhook and
+// the resolver both call it, so they agree.
+func RBACAllowances(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) rbacguard.Allowances {
 	var out rbacguard.Allowances
 	for i := range baselines {
 		b := &baselines[i]
 		if b.Spec.RBAC == nil || len(b.Spec.RBAC.Allow) == 0 {
 			continue
 		}
-		if ok, _ := BaselineSelects(b, ns); ok {
+		if ok, _ := BaselineSelects(b, ns, opts); ok {
 			for _, e := range b.Spec.RBAC.Allow {
 				out = append(out, *e.DeepCopy())
 			}
@@ -35,7 +36,7 @@ func RBACAllowances(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace) rb
 // exceptions of the policy's namespace. A rule the deny list refuses makes the whole policy
 // grant nothing (ReasonForbidden): granting the other rules only would be a different
 // policy, and a RoleBinding to a Role without the refused rule would hide the refusal.
-func resolveAPIRules(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model) (*Problem, error) {
+func resolveAPIRules(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model, opts Options) (*Problem, error) {
 	baselines, err := inv.Baselines()
 	if err != nil {
 		return nil, fmt.Errorf("list ZeroTrustBaselines: %w", err)
@@ -49,7 +50,7 @@ func resolveAPIRules(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model) (*Pro
 		// kubernetes.io/metadata.name label, the only one it is certain to have.
 		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Namespace}}
 	}
-	m.Target.APIAllowances = RBACAllowances(baselines, ns)
+	m.Target.APIAllowances = RBACAllowances(baselines, ns, opts)
 	if msgs := rbacguard.Check(m.Target.APIRules, m.Target.APIAllowances); len(msgs) > 0 {
 		return &Problem{Reason: ReasonForbidden, Message: ForbiddenMessage(msgs, p.Namespace)}, nil
 	}

@@ -196,33 +196,33 @@ const (
 
 // NamespaceMetadata returns exactly the labels and annotations the baselines put on
 // namespace ns with the default registry. See Registry.NamespaceMetadata.
-func NamespaceMetadata(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace, active []ztv1.Backend) (labels, annotations map[string]string) {
-	return defaultRegistry.NamespaceMetadata(baselines, ns, active)
+func NamespaceMetadata(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) (labels, annotations map[string]string) {
+	return defaultRegistry.NamespaceMetadata(baselines, ns, opts)
 }
 
 // NamespaceMetadata returns exactly the labels and annotations the baselines put on
-// namespace ns while the backends active run: the Pod Security labels of the strictest
+// namespace ns while the backends opts.Backends run: the Pod Security labels of the strictest
 // podSecurity among the baselines that apply to ns (PodSecurityLevel), and each active
 // backend's part (model.NamespaceBackend, e.g. Linkerd's default inbound policy) of every
 // baseline that applies to ns (BaselineApplies). Where two baselines ask for one key, the
 // first by name wins. Both maps are non-nil; empty when nothing is asked for.
-func (r Registry) NamespaceMetadata(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace, active []ztv1.Backend) (labels, annotations map[string]string) {
+func (r Registry) NamespaceMetadata(baselines []ztv1.ZeroTrustBaseline, ns *corev1.Namespace, opts Options) (labels, annotations map[string]string) {
 	labels, annotations = map[string]string{}, map[string]string{}
 	if !ns.DeletionTimestamp.IsZero() {
 		return labels, annotations
 	}
-	if level := PodSecurityLevel(baselines, ns); level != "" {
+	if level := PodSecurityLevel(baselines, ns, opts); level != "" {
 		labels[LabelPodSecurityEnforce] = string(level)
 		labels[LabelPodSecurityEnforceVersion] = "latest"
 	}
 	applying := make([]*ztv1.ZeroTrustBaseline, 0, len(baselines))
 	for i := range baselines {
-		if BaselineApplies(&baselines[i], ns) {
+		if BaselineApplies(&baselines[i], ns, opts) {
 			applying = append(applying, &baselines[i])
 		}
 	}
 	sort.Slice(applying, func(i, j int) bool { return applying[i].Name < applying[j].Name })
-	for _, name := range active {
+	for _, name := range opts.Backends {
 		nb, ok := r[name].(model.NamespaceBackend)
 		if !ok {
 			continue

@@ -164,10 +164,10 @@ func operatorBaselineObjects(t *testing.T, baselines []ztv1.ZeroTrustBaseline, n
 		}
 		for j := range namespaces {
 			ns := &namespaces[j]
-			if ok, err := compiler.BaselineSelects(b, ns); err != nil || !ok || !ns.DeletionTimestamp.IsZero() {
+			if ok, err := compiler.BaselineSelects(b, ns, opts); err != nil || !ok || !ns.DeletionTimestamp.IsZero() {
 				continue
 			}
-			eff, _ := compiler.EffectiveBaseline(b, baselines, ns)
+			eff, _ := compiler.EffectiveBaseline(b, baselines, ns, opts)
 			objs, err := compiler.CompileBaseline(eff, ns, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -252,7 +252,7 @@ func TestRenderOverlappingBaselines(t *testing.T) {
 	// shop: both apply; the other is named.
 	shop, _ := inv.Namespace("shop")
 	all := baselines
-	eff, others := compiler.EffectiveBaseline(&all[0], all, shop)
+	eff, others := compiler.EffectiveBaseline(&all[0], all, shop, opts)
 	if all[0].Name != "apps" || eff == nil || eff.Spec.Network.AllowDNS || !reflect.DeepEqual(others, []string{"locked"}) {
 		t.Errorf("EffectiveBaseline(apps, shop) = %+v, %v", eff, others)
 	}
@@ -261,7 +261,7 @@ func TestRenderOverlappingBaselines(t *testing.T) {
 	}
 	for i := range all {
 		if all[i].Name == "going" {
-			if eff, _ := compiler.EffectiveBaseline(&all[i], all, shop); eff != nil {
+			if eff, _ := compiler.EffectiveBaseline(&all[i], all, shop, opts); eff != nil {
 				t.Errorf("a baseline being deleted applies: %+v", eff)
 			}
 		}
@@ -279,13 +279,13 @@ func TestRenderOverlappingBaselines(t *testing.T) {
 	if !reflect.DeepEqual(r.Namespaces, wantNS) {
 		t.Errorf("namespaces: %+v\nwant %+v", r.Namespaces, wantNS)
 	}
-	labels, annotations := compiler.NamespaceMetadata(baselines, shop, []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendIstio})
+	labels, annotations := compiler.NamespaceMetadata(baselines, shop, compiler.Options{Backends: []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendIstio}})
 	if labels[compiler.LabelPodSecurityEnforce] != "restricted" || len(annotations) != 0 {
 		t.Errorf("without Linkerd: %v %v", labels, annotations)
 	}
 	deleting := shop.DeepCopy()
 	deleting.DeletionTimestamp = &metav1.Time{Time: defaultNow}
-	if eff, _ := compiler.EffectiveBaseline(&all[0], all, deleting); eff != nil {
+	if eff, _ := compiler.EffectiveBaseline(&all[0], all, deleting, opts); eff != nil {
 		t.Errorf("a namespace being deleted gets baseline objects")
 	}
 }

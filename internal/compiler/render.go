@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +33,25 @@ type Rendering struct {
 	// Namespaces are the labels and annotations the baselines put on namespaces
 	// (NamespaceMetadata), sorted by name; namespaces that get none are left out.
 	Namespaces []NamespaceResult
+	// Exclusions are, per baseline (sorted by name), the system namespaces its selector
+	// matches but does not name, which it leaves alone (BaselineSelection): what the
+	// operator lists in the baseline's status.excludedNamespaces. Baselines that exclude
+	// none are left out.
+	Exclusions []BaselineExclusion
+}
+
+// BaselineExclusion is the system namespaces one baseline leaves alone within a Rendering.
+type BaselineExclusion struct {
+	Baseline string
+	// Namespaces, sorted.
+	Namespaces []string
+}
+
+// ExcludedMessage says that a baseline leaves the system namespaces excluded alone, and how
+// to select them: the Ready message of the baseline and kubectl-zt render's warning.
+func ExcludedMessage(excluded []string) string {
+	return fmt.Sprintf("system namespace(s) %s left out: a baseline selects kube-system, kube-public, kube-node-lease and the operator's namespace only when spec.namespaceSelector names them (kubernetes.io/metadata.name in matchLabels or an In expression)",
+		strings.Join(excluded, ", "))
 }
 
 // NamespaceResult is what the baselines put on one namespace within a Rendering.
@@ -96,15 +116,23 @@ func (r Registry) Render(inv Inventory, policies []ztv1.ServiceAccessPolicy, bas
 		nss = append(nss, &namespaces[i])
 	}
 	sort.Slice(nss, func(i, j int) bool { return nss[i].Name < nss[j].Name })
+	sorted := make([]corev1.Namespace, len(nss))
+	for i, ns := range nss {
+		sorted[i] = *ns
+	}
 	for i := range baselines {
 		b := &baselines[i]
 		// The operator enforces nothing of a baseline whose selector is invalid (its status
 		// says why); a review should not pass over it.
-		if _, err := BaselineSelects(b, &corev1.Namespace{}); err != nil {
+		_, excluded, err := BaselineSelection(b, sorted, opts)
+		if err != nil {
 			return nil, err
 		}
+		if len(excluded) > 0 && b.DeletionTimestamp.IsZero() {
+			out.Exclusions = append(out.Exclusions, BaselineExclusion{Baseline: b.Name, Namespaces: excluded})
+		}
 		for _, ns := range nss {
-			eff, _ := EffectiveBaseline(b, baselines, ns)
+			eff, _ := EffectiveBaseline(b, baselines, ns, opts)
 			if eff == nil {
 				continue
 			}
@@ -116,11 +144,13 @@ func (r Registry) Render(inv Inventory, policies []ztv1.ServiceAccessPolicy, bas
 		}
 	}
 	for _, ns := range nss {
-		labels, annotations := r.NamespaceMetadata(baselines, ns, opts.Backends)
+		labels, annotations := r.NamespaceMetadata(baselines, ns, opts)
 		if len(labels)+len(annotations) > 0 {
 			out.Namespaces = append(out.Namespaces, NamespaceResult{Name: ns.Name, Labels: labels, Annotations: annotations})
 		}
 	}
+
+	sort.Slice(out.Exclusions, func(i, j int) bool { return out.Exclusions[i].Baseline < out.Exclusions[j].Baseline })
 
 	sortObjects(out.Objects)
 	kept := out.Objects[:0]

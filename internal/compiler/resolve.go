@@ -53,7 +53,7 @@ func Resolve(inv Inventory, p *ztv1.ServiceAccessPolicy, opts Options) (*Resolut
 	}
 	r := &Resolution{Model: m}
 
-	prob, err := resolveTarget(inv, p, m)
+	prob, err := resolveTarget(inv, p, m, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -74,13 +74,13 @@ func Resolve(inv Inventory, p *ztv1.ServiceAccessPolicy, opts Options) (*Resolut
 		m.Callers = append(m.Callers, *c)
 	}
 
-	if m.EgressDenied, err = egressDenied(inv, m); err != nil {
+	if m.EgressDenied, err = egressDenied(inv, m, opts); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-func resolveTarget(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model) (*Problem, error) {
+func resolveTarget(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model, opts Options) (*Problem, error) {
 	t := &p.Spec.Target
 	ns := p.Namespace
 	m.Target.Namespace = ns
@@ -138,7 +138,7 @@ func resolveTarget(inv Inventory, p *ztv1.ServiceAccessPolicy, m *Model) (*Probl
 		for _, r := range t.KubernetesAPI.Rules {
 			m.Target.APIRules = append(m.Target.APIRules, *r.DeepCopy())
 		}
-		return resolveAPIRules(inv, p, m)
+		return resolveAPIRules(inv, p, m, opts)
 	}
 	// Validate rejects this before; never open anything for a target we do not understand.
 	return &Problem{Reason: ReasonTargetNotFound, Message: "spec.target: set exactly one of service, workload, podSelector, kubernetesAPI or external"}, nil
@@ -492,9 +492,10 @@ func verbS(n int) string {
 	return ""
 }
 
-// egressDenied lists the namespaces of m's callers where a baseline denies egress: only
-// there do callers need, and may get, an egress rule.
-func egressDenied(inv Inventory, m *Model) ([]string, error) {
+// egressDenied lists the namespaces of m's callers where a baseline denies egress
+// (BaselineSelects, so never a system namespace the baseline does not name): only there do
+// callers need, and may get, an egress rule.
+func egressDenied(inv Inventory, m *Model, opts Options) ([]string, error) {
 	candidates := map[string]bool{}
 	for _, c := range m.Callers {
 		if c.Kind != model.CallerCIDR {
@@ -531,7 +532,7 @@ func egressDenied(inv Inventory, m *Model) ([]string, error) {
 		}
 		for i := range denying {
 			// A baseline with an invalid selector selects nothing; its own status says so.
-			if ok, _ := BaselineSelects(&denying[i], n); ok {
+			if ok, _ := BaselineSelects(&denying[i], n, opts); ok {
 				out = append(out, ns)
 				break
 			}

@@ -52,6 +52,11 @@ type Options struct {
 	Backends []ztv1.Backend
 	// TrustDomain of mesh identities (default cluster.local).
 	TrustDomain string
+	// OperatorNamespace is the namespace the operator runs in (default
+	// DefaultOperatorNamespace). Like kube-system, a baseline selects it only by naming it
+	// (see SystemNamespace): the operator's own default deny would cut it off from the API
+	// server it needs to lift it.
+	OperatorNamespace string
 }
 
 // Input is one compilation of a ServiceAccessPolicy.

@@ -272,6 +272,7 @@ func ValidateBaseline(b *ztv1.ZeroTrustBaseline) field.ErrorList {
 		for i, d := range n.DefaultDeny {
 			errs = append(errs, enum(sp.Child("network", "defaultDeny").Index(i), string(d), directions)...)
 		}
+		errs = append(errs, validateDNS(n, sp.Child("network"))...)
 	}
 	if m := b.Spec.Mesh; m != nil && m.MTLS != "" {
 		errs = append(errs, enum(sp.Child("mesh", "mtls"), string(m.MTLS), mtlsModes)...)
@@ -281,6 +282,44 @@ func ValidateBaseline(b *ztv1.ZeroTrustBaseline) field.ErrorList {
 	}
 	if r := b.Spec.RBAC; r != nil {
 		errs = append(errs, validateRBACAllow(r.Allow, sp.Child("rbac", "allow"))...)
+	}
+	return errs
+}
+
+// validateDNS mirrors the schema of spec.network.dns: only with allowDNS, a namespace name,
+// a selector with known operators, and at most 8 distinct IP addresses as CEL's isIP
+// accepts them (no zone, no IPv4-mapped IPv6, no leading zeros).
+func validateDNS(n *ztv1.BaselineNetwork, path *field.Path) field.ErrorList {
+	d := n.DNS
+	if d == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	if !n.AllowDNS {
+		errs = append(errs, field.Invalid(path, "", "dns sets where allowDNS lets pods send name lookups: set allowDNS: true as well"))
+	}
+	dp := path.Child("dns")
+	if d.Namespace != "" && (len(d.Namespace) > 63 || !namespaceNameRE.MatchString(d.Namespace)) {
+		errs = append(errs, field.Invalid(dp.Child("namespace"), d.Namespace, "must be a namespace name (lowercase letters, digits and '-', at most 63)"))
+	}
+	if d.PodSelector != nil {
+		// Stricter than the schema, which checks the operators only: the API server would
+		// refuse the DNS NetworkPolicy of a selector with an invalid label.
+		errs = append(errs, validateSelector(d.PodSelector, dp.Child("podSelector"))...)
+	}
+	ap := dp.Child("nodeLocalAddresses")
+	if len(d.NodeLocalAddresses) > 8 {
+		errs = append(errs, field.TooMany(ap, len(d.NodeLocalAddresses), 8))
+	}
+	seen := map[string]bool{}
+	for i, a := range d.NodeLocalAddresses {
+		if seen[a] {
+			errs = append(errs, field.Duplicate(ap.Index(i), a))
+		}
+		seen[a] = true
+		if ip, err := netip.ParseAddr(a); err != nil || ip.Zone() != "" || ip.Is4In6() {
+			errs = append(errs, field.Invalid(ap.Index(i), a, "must be an IP address, e.g. 169.254.20.10"))
+		}
 	}
 	return errs
 }

@@ -45,7 +45,7 @@ type Options struct {
 	// as the kubebuilder layout does. Off, plain HTTP to anyone who reaches the port.
 	MetricsSecure  bool
 	MetricsCertDir string
-	ProbeAddr   string
+	ProbeAddr      string
 	// PprofAddr serves net/http/pprof when set and not "0".
 	PprofAddr        string
 	LeaderElection   bool
@@ -68,6 +68,11 @@ type Options struct {
 	// ReverifyInterval is how often every policy and baseline is reconciled without a watch
 	// event, spread evenly over it (0: controllers.DefaultReverifyInterval; negative: never).
 	ReverifyInterval time.Duration
+	// Namespace is the operator's own namespace (default $POD_NAMESPACE through the
+	// --operator-namespace flag, else compiler.DefaultOperatorNamespace). Baselines select
+	// it only by naming it (compiler.SystemNamespace), and the webhook keeps its
+	// certificate there unless Webhook.Namespace says otherwise.
+	Namespace string
 }
 
 // WebhookOptions configure the validating admission webhook (internal/webhook), which holds
@@ -186,6 +191,13 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
+	if o.Namespace == "" {
+		o.Namespace = o.Webhook.Namespace
+	}
+	if o.Webhook.Namespace == "" {
+		o.Webhook.Namespace = o.Namespace
+	}
+	copts := compiler.Options{TrustDomain: o.TrustDomain, OperatorNamespace: o.Namespace}
 	if o.ConcurrentReconciles <= 0 {
 		o.ConcurrentReconciles = DefaultConcurrentReconciles
 	}
@@ -258,7 +270,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Recorder:                mgr.GetEventRecorder("zerotrust-operator"),
 		Clock:                   o.Clock,
 		ReverifyInterval:        o.ReverifyInterval,
-		Options:                 compiler.Options{TrustDomain: o.TrustDomain},
+		Options:                 copts,
 		Backends:                backends,
 		MaxConcurrentReconciles: o.ConcurrentReconciles,
 		SkipNameValidation:      o.SkipNameValidation,
@@ -270,7 +282,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Recorder:           mgr.GetEventRecorder("zerotrust-operator"),
 		Clock:              o.Clock,
 		ReverifyInterval:   o.ReverifyInterval,
-		Options:            compiler.Options{TrustDomain: o.TrustDomain},
+		Options:            copts,
 		Backends:           backends,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
@@ -281,13 +293,14 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	}
 	if err := (&controllers.NamespaceReconciler{
 		Client:             mgr.GetClient(),
+		Options:            copts,
 		Backends:           backends,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Namespace controller: %w", err)
 	}
 	if o.Webhook.Enabled {
-		ztwebhook.Setup(mgr)
+		ztwebhook.Setup(mgr, copts)
 		if o.Webhook.ManageCerts {
 			if err := mgr.Add(&certs.Rotator{Client: direct, Options: certOptions(o.Webhook), Failed: certsFailed}); err != nil {
 				return nil, err

@@ -80,14 +80,19 @@ type PolicyValidator struct {
 	Reviewer AccessReviewer
 	// Decoder decodes the admitted objects.
 	Decoder admission.Decoder
+	// Options are the compiler's, as the operator's resolver has them: which namespaces a
+	// baseline selects depends on the operator's namespace (compiler.SystemNamespace).
+	Options compiler.Options
 }
 
-// Setup registers the validator on the manager's webhook server at Path.
-func Setup(mgr manager.Manager) {
+// Setup registers the validator on the manager's webhook server at Path. opts are the
+// compiler options of the operator's reconcilers, so that both find the same exceptions.
+func Setup(mgr manager.Manager, opts compiler.Options) {
 	mgr.GetWebhookServer().Register(Path, &admission.Webhook{Handler: &PolicyValidator{
 		Reader:   mgr.GetAPIReader(),
 		Reviewer: mgr.GetClient(),
 		Decoder:  admission.NewDecoder(mgr.GetScheme()),
+		Options:  opts,
 	}})
 }
 
@@ -194,7 +199,7 @@ func (v *PolicyValidator) allowances(ctx context.Context, namespace string) (rba
 		// A policy cannot be created in a namespace that does not exist; keep the name.
 		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
 	}
-	return compiler.RBACAllowances(list.Items, ns), nil
+	return compiler.RBACAllowances(list.Items, ns, v.Options), nil
 }
 
 // holds asks the authorizer whether the requesting user holds permission c in namespace.

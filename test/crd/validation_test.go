@@ -213,10 +213,34 @@ rbac: {allow: [{apiGroup: "", resource: pods/exec, verbs: []}]}`), "spec.rbac.al
 		Entry("an RBAC exception without a resource", ztb("rbac-no-resource", `
 namespaceSelector: {}
 rbac: {allow: [{apiGroup: "", verbs: [create]}]}`), "spec.rbac.allow[0].resource", "Required value"),
+		Entry("a DNS target without allowDNS", ztb("dns-without-allow", `
+namespaceSelector: {}
+network: {defaultDeny: [Egress], dns: {namespace: dns}}`), "spec.network", "dns sets where allowDNS lets pods send name lookups: set allowDNS: true as well"),
+		Entry("a DNS namespace that is no namespace name", ztb("dns-namespace", `
+namespaceSelector: {}
+network: {defaultDeny: [Egress], allowDNS: true, dns: {namespace: Kube_System}}`), "spec.network.dns.namespace", "should match"),
+		Entry("a DNS pod selector with an unknown operator", ztb("dns-selector", `
+namespaceSelector: {}
+network: {defaultDeny: [Egress], allowDNS: true, dns: {podSelector: {matchExpressions: [{key: app, operator: Sideways}]}}}`),
+			"spec.network.dns.podSelector", "operator must be In, NotIn, Exists or DoesNotExist"),
+		Entry("a node-local DNS address that is a CIDR", ztb("dns-cidr", `
+namespaceSelector: {}
+network: {defaultDeny: [Egress], allowDNS: true, dns: {nodeLocalAddresses: [169.254.20.0/24]}}`), "spec.network.dns.nodeLocalAddresses[0]", "must be an IP address"),
 		Entry("two RBAC exceptions for one resource", ztb("rbac-duplicate", `
 namespaceSelector: {}
 rbac: {allow: [{apiGroup: "", resource: pods/exec, verbs: [create]}, {apiGroup: "", resource: pods/exec, verbs: [get]}]}`), "spec.rbac.allow[1]", "Duplicate value"),
 	)
+
+	It("accepts a baseline with a DNS target", func() {
+		u := ztb("dns-target", `
+namespaceSelector: {}
+network:
+  defaultDeny: [Egress]
+  allowDNS: true
+  dns: {namespace: dns, podSelector: {matchLabels: {app: coredns}}, nodeLocalAddresses: [169.254.20.10, "fd00::10"]}`)
+		Expect(k8s.Create(ctx, u)).To(Succeed())
+		Expect(offlineErrors(u)).To(BeEmpty())
+	})
 
 	It("accepts every sample in config/samples", func() {
 		dir := filepath.Join(testenv.RepoRoot(), "config", "samples")

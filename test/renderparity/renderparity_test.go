@@ -369,5 +369,60 @@ var _ = Describe("kubectl-zt render", Ordered, func() {
 		want, _ := rendered(rest)
 		Expect(want).To(HaveKey("networking.k8s.io/v1 NetworkPolicy shop/zt-baseline.apps.dns"))
 		expectParity(rest)
+		objs = rest
+	})
+
+	It("leaves the system namespaces out of a baseline over every namespace, as the operator does", func() {
+		// Every namespace of the cluster is in the input, as a pipeline rendering the whole
+		// cluster would have it; the operator runs with its default namespace.
+		extra, err := static.Decode([]byte(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: default}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: kube-system}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: kube-public}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: kube-node-lease}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: zerotrust-system}
+---
+apiVersion: zerotrust.dev/v1alpha1
+kind: ZeroTrustBaseline
+metadata: {name: everything}
+spec:
+  namespaceSelector: {}
+  network:
+    defaultDeny: [Ingress, Egress]
+    allowDNS: true
+    dns: {namespace: dns, podSelector: {matchLabels: {app: coredns}}, nodeLocalAddresses: [169.254.20.10]}
+  mesh: {mtls: Strict}
+  podSecurity: baseline
+`), "system", "default")
+		Expect(err).NotTo(HaveOccurred())
+		for _, o := range extra {
+			if err := k8s.Create(ctx, o.Object.DeepCopyObject().(client.Object)); err != nil {
+				Expect(apierrors.IsAlreadyExists(err)).To(BeTrue(), "%s: %v", o.Source, err)
+			}
+		}
+		all := append(append([]static.Object(nil), objs...), extra...)
+		want, _ := rendered(all)
+		Expect(want).To(HaveKey("networking.k8s.io/v1 NetworkPolicy default/zt-baseline.everything.deny"))
+		Expect(want).To(HaveKey("networking.k8s.io/v1 NetworkPolicy monitoring/zt-baseline.everything.dns"))
+		for k := range want {
+			for _, ns := range []string{"kube-system", "kube-public", "kube-node-lease", "zerotrust-system"} {
+				Expect(k).NotTo(ContainSubstring(" "+ns+"/"), "render generates in a system namespace")
+			}
+		}
+		expectParity(all)
 	})
 })

@@ -340,10 +340,22 @@ type Baseline struct {
 	// DenyIngress and DenyEgress are the directions of spec.network.defaultDeny.
 	DenyIngress bool
 	DenyEgress  bool
-	// AllowDNS allows egress to kube-dns; meaningful only with DenyEgress.
+	// AllowDNS allows egress to the cluster DNS (DNS); meaningful only with DenyEgress.
 	AllowDNS bool
+	// DNS is the cluster DNS AllowDNS opens, with the defaults (kube-dns) filled in.
+	DNS DNSTarget
 	// Mesh is spec.mesh, for mesh backends; nil when unset.
 	Mesh *ztv1.BaselineMesh
+}
+
+// DNSTarget is the cluster DNS a baseline lets pods reach, on 53/UDP and 53/TCP.
+type DNSTarget struct {
+	// Namespace and PodSelector select the DNS pods.
+	Namespace   string
+	PodSelector metav1.LabelSelector
+	// NodeLocalAddresses are IP addresses of a node-local DNS cache, each reached as a
+	// single-address CIDR.
+	NodeLocalAddresses []string
 }
 
 // BackendLabel is the value of the zerotrust.dev/backend label for backend b: its name in

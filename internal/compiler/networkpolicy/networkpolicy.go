@@ -25,6 +25,7 @@ package networkpolicy
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -43,14 +44,8 @@ import (
 // to carry and that no user can change.
 const NamespaceNameLabel = corev1.LabelMetadataName
 
-// kube-dns is selected the way every mainstream distribution labels it (CoreDNS keeps the
-// k8s-app=kube-dns label for compatibility).
-const (
-	dnsNamespace = "kube-system"
-	dnsLabelKey  = "k8s-app"
-	dnsLabelVal  = "kube-dns"
-	dnsPort      = 53
-)
+// dnsPort is the port of name lookups, on UDP and TCP.
+const dnsPort = 53
 
 // Backend is the NetworkPolicy backend. The zero value is ready to use.
 type Backend struct{}
@@ -131,8 +126,10 @@ func (b Backend) Compile(p *model.Policy) (model.Result, error) {
 
 // CompileBaseline returns the default-deny NetworkPolicy of b's namespace (every pod, the
 // denied directions, no rules) and, when egress is denied and DNS allowed, the egress
-// NetworkPolicy that lets every pod reach kube-dns: without it, denying egress breaks every
-// name lookup and so every ServiceAccessPolicy that names a Service.
+// NetworkPolicy that lets every pod reach the cluster DNS (bl.DNS: kube-dns unless the
+// baseline names another, and any node-local DNS cache addresses as single-address
+// ipBlocks) on 53/UDP and 53/TCP: without it, denying egress breaks every name lookup and
+// so every ServiceAccessPolicy that names a Service.
 func (Backend) CompileBaseline(bl *model.Baseline) ([]client.Object, error) {
 	var types []networkingv1.PolicyType
 	if bl.DenyIngress {
@@ -154,6 +151,17 @@ func (Backend) CompileBaseline(bl *model.Baseline) ([]client.Object, error) {
 		})
 	}
 	if bl.DenyEgress && bl.AllowDNS {
+		to := []networkingv1.NetworkPolicyPeer{{
+			NamespaceSelector: namespaceSelector(bl.DNS.Namespace),
+			PodSelector:       bl.DNS.PodSelector.DeepCopy(),
+		}}
+		for _, a := range bl.DNS.NodeLocalAddresses {
+			addr, err := netip.ParseAddr(a)
+			if err != nil {
+				return nil, fmt.Errorf("spec.network.dns.nodeLocalAddresses: %q is not an IP address", a)
+			}
+			to = append(to, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: netip.PrefixFrom(addr, addr.BitLen()).String()}})
+		}
 		objs = append(objs, &networkingv1.NetworkPolicy{
 			TypeMeta:   typeMeta(),
 			ObjectMeta: metav1.ObjectMeta{Name: model.BaselineName(bl, "dns"), Namespace: bl.Namespace, Labels: copyMap(labels)},
@@ -165,10 +173,7 @@ func (Backend) CompileBaseline(bl *model.Baseline) ([]client.Object, error) {
 						port(intstr.FromInt32(dnsPort), corev1.ProtocolUDP),
 						port(intstr.FromInt32(dnsPort), corev1.ProtocolTCP),
 					},
-					To: []networkingv1.NetworkPolicyPeer{{
-						NamespaceSelector: namespaceSelector(dnsNamespace),
-						PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{dnsLabelKey: dnsLabelVal}},
-					}},
+					To: to,
 				}},
 			},
 		})
