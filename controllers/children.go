@@ -440,6 +440,16 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 	return first
 }
 
+// driftAction is the Event's action: Restore an edited object, Recreate a deleted one. The
+// Event's related object is the repaired one, so that repairs of different objects are
+// different Events; repeated repairs of one object within minutes become one Event's series.
+func driftAction(changes []apply.Change) string {
+	if len(changes) == 0 {
+		return "Recreate"
+	}
+	return "Restore"
+}
+
 // driftMessage says what happened to a generated object and that it was put back.
 func driftMessage(obj client.Object, changes []apply.Change) string {
 	what := fmt.Sprintf("%s %s", obj.GetObjectKind().GroupVersionKind().Kind, klog.KObj(obj))

@@ -218,7 +218,7 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 func (r *ServiceAccessPolicyReconciler) driftEvent(policy *ztv1.ServiceAccessPolicy) driftSink {
 	return func(obj client.Object, changes []apply.Change) {
 		if r.Recorder != nil {
-			r.Recorder.Eventf(policy, nil, corev1.EventTypeWarning, ReasonDriftRepaired, "Repair", "%s", driftMessage(obj, changes))
+			r.Recorder.Eventf(policy, obj, corev1.EventTypeWarning, ReasonDriftRepaired, driftAction(changes), "%s", driftMessage(obj, changes))
 		}
 	}
 }

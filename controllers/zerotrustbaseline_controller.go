@@ -167,7 +167,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	}
 	applyErr := applyPerNamespace(ctx, r.Client, compiled, live, &r.own, func(obj client.Object, changes []apply.Change) {
 		if r.Recorder != nil {
-			r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, ReasonDriftRepaired, "Repair", "%s", driftMessage(obj, changes))
+			r.Recorder.Eventf(b, obj, corev1.EventTypeWarning, ReasonDriftRepaired, driftAction(changes), "%s", driftMessage(obj, changes))
 		}
 	})
 	if err := deleteChildren(ctx, r.Client, live, &r.own); err != nil {
