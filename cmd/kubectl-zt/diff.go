@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -279,10 +280,9 @@ func (t *tree) admitted(u *universe) (map[string]connection, map[string]bool) {
 			ns, name, _ := strings.Cut(sa, "/")
 			for _, req := range u.apiRequests {
 				req.ServiceAccountNamespace, req.ServiceAccount = ns, name
-				call := req
 				judge(rbacLayer(t.r.Objects, req), connection{Caller: ns + "/ServiceAccount/" + name,
-					API: &apiCall{Verb: call.Verb, APIGroup: call.APIGroup, Resource: call.Resource,
-						Subresource: call.Subresource, Name: call.Name, Namespace: call.Namespace}})
+					API: &apiCall{Verb: req.Verb, APIGroup: req.APIGroup, Resource: req.Resource,
+						Subresource: req.Subresource, Name: req.Name, Namespace: req.Namespace}})
 			}
 		}
 	}
@@ -317,6 +317,13 @@ func newUniverse(trees ...*loaded) *universe {
 		b.addPods(l)
 	}
 	for _, l := range trees {
+		for _, o := range l.objects {
+			if sa, ok := o.Object.(*corev1.ServiceAccount); ok {
+				b.addServiceAccount(sa.Namespace, sa.Name)
+			}
+		}
+	}
+	for _, l := range trees {
 		b.addServices(l)
 	}
 	for _, p := range policies {
@@ -326,7 +333,7 @@ func newUniverse(trees ...*loaded) *universe {
 		b.add(&end{desc: ns + "/*", standIn: &endpoint{Endpoint: networkpolicy.Endpoint{Namespace: ns}, serviceAccount: "default"}}, true, false)
 	}
 	u := &universe{}
-	for _, desc := range sortedKeys(b.ends) {
+	for _, desc := range slices.Sorted(maps.Keys(b.ends)) {
 		e := b.ends[desc]
 		if b.callers[desc] {
 			u.callers = append(u.callers, e)
@@ -354,7 +361,7 @@ func newUniverse(trees ...*loaded) *universe {
 		u.requests = httpRequests(policies)
 	}
 	if trees[0].on(ztv1.BackendRBAC) {
-		u.apiCallers = sortedKeys(b.apiCallers)
+		u.apiCallers = slices.Sorted(maps.Keys(b.apiCallers))
 		u.apiRequests = apiRequests(policies)
 	}
 	return u
@@ -402,12 +409,12 @@ func (b *universeBuilder) declare(number int32) {
 }
 
 // addPods adds the workloads and Pods of a tree, as callers and targets on their
-// container ports, and the ServiceAccounts they run as.
+// container ports, and the ServiceAccounts they run as to Kubernetes API callers.
 func (b *universeBuilder) addPods(l *loaded) {
 	if b.podLabels == nil {
 		b.podLabels = map[string][]map[string]string{}
 	}
-	for _, ns := range sortedKeys(b.namespaces) {
+	for _, ns := range slices.Sorted(maps.Keys(b.namespaces)) {
 		ws := l.inv.Workloads(ns)
 		for _, p := range l.inv.Pods(ns) {
 			w := compiler.WorkloadFromTemplate("Pod", ns, p.Name, &corev1.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec})
@@ -422,11 +429,6 @@ func (b *universeBuilder) addPods(l *loaded) {
 			b.podLabels[ns] = append(b.podLabels[ns], w.PodLabels)
 			b.runAs[ns+"/"+w.ServiceAccount] = true
 			b.apiCallers[ns+"/"+w.ServiceAccount] = true
-		}
-		for _, o := range l.objects {
-			if sa, ok := o.Object.(*corev1.ServiceAccount); ok && sa.Namespace == ns {
-				b.addServiceAccount(ns, sa.Name)
-			}
 		}
 	}
 }
@@ -571,7 +573,7 @@ func (b *universeBuilder) addSelected(ns string, s *metav1.LabelSelector, caller
 		return
 	}
 	var parts []string
-	for _, k := range sortedKeys(s.MatchLabels) {
+	for _, k := range slices.Sorted(maps.Keys(s.MatchLabels)) {
 		parts = append(parts, k+"="+s.MatchLabels[k])
 	}
 	e := b.add(&end{desc: ns + "/pods{" + strings.Join(parts, ",") + "}",
@@ -691,7 +693,7 @@ func apiRequests(policies []ztv1.ServiceAccessPolicy) []rbac.Request {
 		}
 	}
 	var out []rbac.Request
-	for _, ns := range sortedKeys(byNS) {
+	for _, ns := range slices.Sorted(maps.Keys(byNS)) {
 		resources := byNS[ns]
 		for _, r := range []string{"secrets", "configmaps", "pods", "services"} {
 			if _, ok := resources[resource{"", r, ""}]; !ok {
@@ -707,11 +709,11 @@ func apiRequests(policies []ztv1.ServiceAccessPolicy) []rbac.Request {
 			a, b := keys[i], keys[j]
 			return a.group+"/"+a.resource+"/"+a.sub < b.group+"/"+b.resource+"/"+b.sub
 		})
-		for _, v := range sortedKeys(verbs) {
+		for _, v := range slices.Sorted(maps.Keys(verbs)) {
 			for _, k := range keys {
 				names := []string{""}
 				if !collectionVerbs[v] {
-					names = append(sortedKeys(resources[k]), unlistedName)
+					names = append(slices.Sorted(maps.Keys(resources[k])), unlistedName)
 				}
 				for _, n := range names {
 					out = append(out, rbac.Request{Verb: v, APIGroup: k.group, Resource: k.resource, Subresource: k.sub, Name: n, Namespace: ns})
@@ -887,14 +889,4 @@ func (s diffSummary) line() string {
 		verdict = "access narrows"
 	}
 	return fmt.Sprintf("%d added, %d removed (%d probes, backends %s): %s", s.Added, s.Removed, s.Probes, strings.Join(s.Backends, ","), verdict)
-}
-
-// sortedKeys are the keys of m, sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
