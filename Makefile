@@ -95,6 +95,12 @@ image: ## Image tarball IMAGE_OUT (bin/zerotrust-operator.tar), tagged with the 
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMG_ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(IMG_VERSION)" -o $(LOCALBIN)/image/manager .
 	GOOS= GOARCH= go run ./hack/image -binary $(LOCALBIN)/image/manager -version $(IMG_VERSION) -out $(IMAGE_OUT)
 
+.PHONY: krew
+krew: ## kubectl-zt archives and the krew manifest bin/krew/zt.yaml (KREW_VERSION, default the v* git tag; KREW_URL_BASE).
+	GOOS= GOARCH= go run ./hack/krew -out $(LOCALBIN)/krew \
+		-version "$(or $(KREW_VERSION),$(shell git describe --tags --match 'v*' 2>/dev/null),v0.0.0-dev)" \
+		$(if $(KREW_URL_BASE),-url-base "$(KREW_URL_BASE)")
+
 .PHONY: run
 run: manifests generate ## Run the operator against the current kubeconfig, or a local control plane.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./cmd/localrun

@@ -25,6 +25,9 @@ var auditFindings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 
 func init() {
 	metrics.Registry.MustRegister(auditFindings)
+	for _, kind := range audit.Kinds {
+		auditFindings.WithLabelValues(kind)
+	}
 }
 
 func (r *ZeroTrustBaselineReconciler) auditInterval() time.Duration {

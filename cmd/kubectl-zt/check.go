@@ -80,6 +80,8 @@ type layer struct {
 	why string
 	// detail are further lines, printed under the layer's.
 	detail []string
+	// l7 is set for layers that judge HTTP methods and paths themselves (a mesh, Cilium).
+	l7 bool
 	// ingressBy and egressBy are the objects that admit the call at the destination and
 	// at the source; their labels name the ServiceAccessPolicy that generated them.
 	ingressBy, egressBy []metav1.Object
@@ -350,7 +352,7 @@ func (c *checkFlags) istioLayer(l *loaded, rendered []client.Object, src, dst *e
 	}
 	ok, why := istio.Evaluate(aps, istio.Destination{Namespace: dst.Namespace, Labels: dst.PodLabels},
 		istio.Request{Principal: principal(l.opts.TrustDomain, src), IP: sourceIP(src), Port: port.Number, Method: c.method, Path: c.path})
-	lay := layer{name: "Istio", allowed: ok, why: why}
+	lay := layer{name: "Istio", allowed: ok, why: why, l7: true}
 	if ok {
 		for _, o := range aps {
 			if names(why, "AuthorizationPolicy", o) {
@@ -373,7 +375,7 @@ func (c *checkFlags) ciliumLayer(objs []client.Object, src, dst *endpoint, port 
 	}
 	v := cilium.Decide(objs, cilium.Request{Source: peer(src), Destination: peer(dst),
 		Port: port.Number, PortName: port.Name, Protocol: string(port.Protocol), Method: c.method, Path: c.path})
-	lay := layer{name: "Cilium", allowed: v.Allowed(), why: v.Why()}
+	lay := layer{name: "Cilium", allowed: v.Allowed(), why: v.Why(), l7: true}
 	if !lay.allowed && v.Err == nil && c.method == "" && c.path == "" && (len(v.Ingress.L7) > 0 || len(v.Egress.L7) > 0) {
 		lay.why += " (judged as a plain TCP connection: give --method and --path to judge an HTTP request)"
 	}

@@ -32,7 +32,7 @@ func linkerdLayer(l *loaded, r *compiler.Rendering, src, dst *endpoint, port net
 	}
 	ok, why := linkerd.Evaluate(objs, linkerd.Destination{Namespace: dst.Namespace, Labels: dst.PodLabels, Ports: dst.Ports,
 		DefaultPolicy: defaultInboundPolicy(l, r, dst.Namespace), TrustDomain: l.opts.TrustDomain}, req)
-	lay := layer{name: "Linkerd", allowed: ok, why: why}
+	lay := layer{name: "Linkerd", allowed: ok, why: why, l7: true}
 	if ok {
 		for _, o := range objs {
 			if o.GetObjectKind().GroupVersionKind().Kind == "AuthorizationPolicy" && names(why, "AuthorizationPolicy", o) {

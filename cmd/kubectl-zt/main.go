@@ -2,7 +2,8 @@
 // GitOps pipeline applies, with the same compiler the operator runs: what it prints is what
 // the operator would apply.
 //
-// Exit codes: 0 success (check: allowed), 1 check: denied, 2 bad input or usage.
+// Exit codes: 0 success (check: allowed), 1 check: denied, diff: access widens, 2 bad
+// input or usage.
 package main
 
 import (
@@ -27,6 +28,7 @@ func main() {
 const (
 	exitOK     = 0
 	exitDenied = 1
+	exitWidens = 1 // diff: the change admits a connection that the base does not
 	exitUsage  = 2
 )
 
@@ -58,6 +60,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, clock func() 
 		err = runRender(args[1:], stdin, stdout, stderr, clock)
 	case "check":
 		err = runCheck(args[1:], stdin, stdout, stderr, clock)
+	case "diff":
+		err = runDiff(args[1:], stdin, stdout, stderr, clock)
 	case "audit":
 		err = runAudit(args[1:], stdout)
 	default:
@@ -92,11 +96,16 @@ Commands:
                       policy if every layer allows it, 1 and the layers that deny if not
   check -f PATH... --from NS/KIND/NAME --verb V --resource R[.GROUP][/SUB] [--resource-name N] [--to NS]
                       judge a call to the Kubernetes API with the generated Roles (RBAC)
+  diff --base PATH... --head PATH... [--backends LIST] [-o text|json]
+                      the connections (caller, target, port, request, layer) and Kubernetes
+                      API calls that head admits and base does not (+) and the reverse (-),
+                      judged as check judges them; exit 1 when head admits any that base
+                      does not (access widens), 0 when not
   audit [--kubeconfig PATH --context NAME]
                       over-privilege findings in the namespaces the cluster's baselines select;
                       exit 1 when there are any
 
-Run 'kubectl-zt COMMAND -h' for a command's flags. Exit codes: 0 ok, 1 denied (check) or findings (audit), 2 bad input.
+Run 'kubectl-zt COMMAND -h' for a command's flags. Exit codes: 0 ok, 1 denied (check), widened (diff) or findings (audit), 2 bad input.
 `
 
 // parseFlags parses a command's flags; -h prints them and ends the command successfully.
@@ -136,6 +145,11 @@ func (c *common) register(fs *flag.FlagSet) {
 	files := (*stringList)(&c.files)
 	fs.Var(files, "f", "YAML or JSON file or folder (recursively *.yaml, *.yml, *.json); - for stdin. Repeatable")
 	fs.Var(files, "filename", "same as -f")
+	c.registerOptions(fs)
+}
+
+// registerOptions registers the flags that shape a rendering, all but the input files.
+func (c *common) registerOptions(fs *flag.FlagSet) {
 	fs.StringVar(&c.namespace, "n", "default", "namespace of objects that name none, as for kubectl apply")
 	fs.StringVar(&c.namespace, "namespace", "default", "same as -n")
 	fs.StringVar(&c.backends, "backends", "networkpolicy,rbac", "enforcement backends: networkpolicy, istio, linkerd, cilium, rbac, or all. Offline there is no cluster to discover them from")
@@ -154,9 +168,11 @@ func registerOperatorNamespace(fs *flag.FlagSet, v *string) {
 
 // loaded is the input of a command, read and checked.
 type loaded struct {
-	inv  *static.Inventory
-	opts compiler.Options
-	now  time.Time
+	inv *static.Inventory
+	// objects are the objects read, in the order read.
+	objects []static.Object
+	opts    compiler.Options
+	now     time.Time
 }
 
 func (c *common) load(stdin io.Reader, clock func() time.Time) (*loaded, error) {
@@ -173,14 +189,18 @@ func (c *common) load(stdin io.Reader, clock func() time.Time) (*loaded, error) 
 			return nil, usageErr("--now: %q is not an RFC 3339 instant, e.g. 2026-06-15T10:00:00Z", c.now)
 		}
 	}
-	inv, err := static.LoadInventory(c.files, stdin, c.namespace)
+	objs, err := static.Load(c.files, stdin, c.namespace)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	inv, err := static.Build(objs)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	if c.operatorNS == "" {
 		return nil, usageErr("--operator-namespace: name the namespace the operator runs in")
 	}
-	return &loaded{inv: inv, now: now, opts: compiler.Options{Backends: backends, TrustDomain: c.trustDomain, OperatorNamespace: c.operatorNS}}, nil
+	return &loaded{inv: inv, objects: objs, now: now, opts: compiler.Options{Backends: backends, TrustDomain: c.trustDomain, OperatorNamespace: c.operatorNS}}, nil
 }
 
 func (l *loaded) render() (*compiler.Rendering, error) {

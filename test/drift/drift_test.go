@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -23,8 +26,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/yaml"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/testenv"
 )
 
 var _ = Describe("a policy's generated objects", Ordered, func() {
@@ -190,6 +195,52 @@ var _ = Describe("a policy's generated objects", Ordered, func() {
 	})
 })
 
+var _ = Describe("the chart's alerts", func() {
+	It("name only metrics the operator serves", func() {
+		// Every series exists from the start (counters at 0), except the policy gauge, which
+		// needs a policy.
+		ns := uniqueName("alerts")
+		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		p := &ztv1.ServiceAccessPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nothing-to-open"},
+			Spec:       ztv1.ServiceAccessPolicySpec{Target: ztv1.Target{Service: "missing"}, From: []ztv1.Caller{{ServiceAccount: "reporting"}}},
+		}
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "charts", "zerotrust-operator", "files", "alerts.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		var rules struct {
+			Groups []struct {
+				Rules []struct{ Alert, Expr string }
+			}
+		}
+		Expect(yaml.Unmarshal(data, &rules)).To(Succeed())
+		names := map[string]bool{}
+		for _, g := range rules.Groups {
+			for _, r := range g.Rules {
+				for _, m := range metricName.FindAllString(r.Expr, -1) {
+					names[m] = true
+				}
+			}
+		}
+		Expect(names).To(HaveKey("zerotrust_drift_repairs_total"))
+		Eventually(func(g Gomega) {
+			families, err := ctrlmetrics.Registry.Gather()
+			g.Expect(err).NotTo(HaveOccurred())
+			served := map[string]bool{}
+			for _, f := range families {
+				served[f.GetName()] = true
+			}
+			for n := range names {
+				g.Expect(served).To(HaveKey(n), "an alert uses %s, which the operator does not serve", n)
+			}
+		}).Should(Succeed())
+	})
+})
+
+// metricName matches the operator's and controller-runtime's metric names in a PromQL
+// expression (up, Prometheus' own, is left out).
+var metricName = regexp.MustCompile(`\b(zerotrust|controller_runtime)_[a-z_]+\b`)
+
 var _ = Describe("the metrics endpoint", func() {
 	get := func(token string) (int, string) {
 		GinkgoHelper()
@@ -338,4 +389,3 @@ func must(b []byte, err error) []byte {
 	Expect(err).NotTo(HaveOccurred())
 	return b
 }
-
