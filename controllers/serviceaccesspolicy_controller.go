@@ -249,6 +249,7 @@ func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1
 	now := metav1.NewTime(r.Clock.Now())
 	st := compiler.PolicyStatus(policy, out, applyErrs, policy.Status.Conditions, now)
 	before := readyOf(policy.Status.Conditions)
+	wasActive := policy.Status.Active // the patch below overwrites policy with the response
 	if last, ok := r.writes.behind(policy); ok && last.status {
 		// The cache has not seen the last status written: compute over that one (its
 		// transition times), and write only what changed since.
@@ -276,7 +277,7 @@ func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1
 		}
 		r.Recorder.Eventf(policy, nil, kind, after.Reason, "Reconcile", "%s", after.Message)
 	}
-	if before != nil && after != nil && policy.Status.Active != st.Active && (timeReason(before.Reason) || timeReason(after.Reason)) {
+	if before != nil && after != nil && wasActive != st.Active && (timeReason(before.Reason) || timeReason(after.Reason)) {
 		to := "inactive"
 		if st.Active {
 			to = "active"

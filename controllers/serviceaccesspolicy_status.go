@@ -115,8 +115,9 @@ func (w *lastWrites) forget(key types.NamespacedName) {
 const StatusDigestAnnotation = "zerotrust.dev/cached:status-digest"
 
 // CondensePolicy is the cache transform of ServiceAccessPolicies: without managedFields,
-// and of the status only observedGeneration and conditions (the reconciler keeps their
-// transition times and reports Ready's transitions) plus the digest of the whole status
+// and of the status only observedGeneration, active (schedule transitions are counted by
+// it) and conditions (the reconciler keeps their transition times and reports Ready's
+// transitions) plus the digest of the whole status
 // (statusIs compares it). Backends and the objects they list are most of a policy. It is
 // idempotent, as informers require.
 func CondensePolicy(obj any) (any, error) {
@@ -132,7 +133,7 @@ func CondensePolicy(obj any) (any, error) {
 		p.Annotations = map[string]string{}
 	}
 	p.Annotations[StatusDigestAnnotation] = statusDigest(&p.Status)
-	p.Status = ztv1.ServiceAccessPolicyStatus{ObservedGeneration: p.Status.ObservedGeneration, Conditions: p.Status.Conditions}
+	p.Status = ztv1.ServiceAccessPolicyStatus{ObservedGeneration: p.Status.ObservedGeneration, Conditions: p.Status.Conditions, Active: p.Status.Active}
 	return p, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 )
@@ -134,6 +135,28 @@ func utc(s string) time.Time {
 	return t
 }
 
+// transitions reads zerotrust_schedule_transitions_total{to} of the operator (it runs in this
+// process).
+func transitions(to string) float64 {
+	GinkgoHelper()
+	families, err := ctrlmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "zerotrust_schedule_transitions_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "to" && l.GetValue() == to {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	Fail("no zerotrust_schedule_transitions_total{to=" + to + "}")
+	return 0
+}
+
 var _ = Describe("Schedules and expiry on the operator's clock", func() {
 	It("removes the objects at the second a window closes and puts them back when the next opens", func() {
 		// Friday 2026-10-23, 16:59 in Berlin (CEST, UTC+2): the window closes at 17:00 =
@@ -150,15 +173,19 @@ var _ = Describe("Schedules and expiry on the operator's clock", func() {
 		reconcileNow(p, func(s *ztv1.ServiceAccessPolicySpec) { s.ExpiresAt = &metav1.Time{Time: utc("2030-01-01T00:00:00Z")} })
 		expect(p, state{active: true, reason: "Enforced", next: utc("2026-10-23T15:00:00Z")})
 
+		closed := transitions("inactive")
 		clk.Step(time.Second)
 		expect(p, state{active: false, reason: "OutsideSchedule", next: utc("2026-10-26T08:00:00Z")})
+		Expect(transitions("inactive")).To(Equal(closed + 1))
 
 		clk.SetTime(utc("2026-10-26T07:59:59Z"))
 		reconcileNow(p, func(s *ztv1.ServiceAccessPolicySpec) { s.ExpiresAt = &metav1.Time{Time: utc("2031-01-01T00:00:00Z")} })
 		expect(p, state{active: false, reason: "OutsideSchedule", next: utc("2026-10-26T08:00:00Z")})
 
+		opened := transitions("active")
 		clk.Step(time.Second)
 		expect(p, state{active: true, reason: "Enforced", next: utc("2026-10-26T16:00:00Z")})
+		Expect(transitions("active")).To(Equal(opened + 1))
 	})
 
 	It("closes a window that spans the change from CEST to CET at its wall-clock end", func() {
