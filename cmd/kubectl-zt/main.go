@@ -59,7 +59,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, clock func() 
 	case "check":
 		err = runCheck(args[1:], stdin, stdout, stderr, clock)
 	case "audit":
-		err = runAudit(args[1:], stdout)
+		err = runAudit(args[1:], stdout, clock)
 	default:
 		err = usageErr("unknown command %q\n\n%s", args[0], usage)
 	}
@@ -93,8 +93,10 @@ Commands:
   check -f PATH... --from NS/KIND/NAME --verb V --resource R[.GROUP][/SUB] [--resource-name N] [--to NS]
                       judge a call to the Kubernetes API with the generated Roles (RBAC)
   audit [--kubeconfig PATH --context NAME]
-                      over-privilege findings in the namespaces the cluster's baselines select;
-                      exit 1 when there are any
+                      over-privilege findings in the namespaces the cluster's baselines select:
+                      privileged bindings and pods, and unmanaged NetworkPolicies and Istio
+                      AuthorizationPolicies that admit a connection no ServiceAccessPolicy
+                      declares (named); exit 1 when there are any
 
 Run 'kubectl-zt COMMAND -h' for a command's flags. Exit codes: 0 ok, 1 denied (check) or findings (audit), 2 bad input.
 `
