@@ -174,6 +174,14 @@ func (b *Backends) changed() {
 	}
 }
 
+// Installed reports whether backend's kinds were served at the last discovery (whatever
+// its mode): the audit reads Istio's AuthorizationPolicies only then.
+func (b *Backends) Installed(backend ztv1.Backend) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return compiler.IsBuiltin(backend) || b.installed[backend]
+}
+
 // Active lists the backends that run: enabled and installed, or forced on.
 func (b *Backends) Active() []ztv1.Backend {
 	b.mu.RLock()

@@ -8,7 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -17,7 +19,7 @@ import (
 )
 
 // auditFindings is the number of distinct findings across all baselines, by kind: a label
-// with four values, never an object name.
+// with five values (audit.Kinds), never an object name.
 var auditFindings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Name: "zerotrust_audit_findings",
 	Help: "Over-privileges found by the ZeroTrustBaseline audit in the namespaces baselines select, by kind.",
@@ -58,11 +60,19 @@ func (r *ZeroTrustBaselineReconciler) audit(ctx context.Context, b *ztv1.ZeroTru
 		in.Namespaces[matched[i].Name] = compiler.PodSecurityLevel(all, &matched[i], r.Options)
 	}
 	if len(matched) > 0 {
-		if err := audit.Gather(ctx, r.APIReader, r.AuditPods, &in); err != nil {
+		if err := audit.Gather(ctx, r.APIReader, r.AuditPods, &in, r.Backends != nil && r.Backends.Installed(ztv1.BackendIstio)); err != nil {
 			return nil, err
 		}
+		if len(in.NetworkPolicies)+len(in.AuthorizationPolicies) > 0 {
+			if err := r.declared(ctx, &in, matched); err != nil {
+				return nil, err
+			}
+		}
 	}
-	findings := audit.Run(in)
+	findings, err := audit.Run(in)
+	if err != nil {
+		return nil, err
+	}
 
 	r.mu.Lock()
 	if r.audits == nil {
@@ -72,6 +82,41 @@ func (r *ZeroTrustBaselineReconciler) audit(ctx context.Context, b *ztv1.ZeroTru
 	r.updateMetricLocked()
 	r.mu.Unlock()
 	return findings, nil
+}
+
+// declared adds to in what the audit compares unmanaged network policies with, all from the
+// manager's caches: the ServiceAccessPolicies, the workloads and ServiceAccounts of the
+// selected namespaces (the probes), every namespace (the callers' labels), and the
+// inventory the compiler resolves the policies against.
+func (r *ZeroTrustBaselineReconciler) declared(ctx context.Context, in *audit.Input, matched []corev1.Namespace) error {
+	var policies ztv1.ServiceAccessPolicyList
+	if err := r.Client.List(ctx, &policies, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing ServiceAccessPolicies: %w", err)
+	}
+	var namespaces corev1.NamespaceList
+	if err := r.Client.List(ctx, &namespaces, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing namespaces: %w", err)
+	}
+	in.Policies, in.AllNamespaces = policies.Items, namespaces.Items
+	for i := range matched {
+		ns := matched[i].Name
+		ws, err := r.workloads.InNamespace(ns)
+		if err != nil {
+			return fmt.Errorf("listing workloads of %s: %w", ns, err)
+		}
+		in.Workloads = append(in.Workloads, ws...)
+		var sas metav1.PartialObjectMetadataList
+		sas.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccountList"))
+		if err := r.Client.List(ctx, &sas, client.InNamespace(ns)); err != nil {
+			return fmt.Errorf("listing ServiceAccounts of %s: %w", ns, err)
+		}
+		for _, sa := range sas.Items {
+			in.ServiceAccounts = append(in.ServiceAccounts, types.NamespacedName{Namespace: ns, Name: sa.Name})
+		}
+	}
+	in.Inventory = &cacheInventory{ctx: ctx, c: r.Client, workloads: r.workloads}
+	in.Options, in.Now = r.Options, r.Clock.Now()
+	return nil
 }
 
 // forget drops what is remembered of a deleted baseline: its findings (and so the metric's

@@ -123,6 +123,12 @@ func NewWorkloadCache(ctx context.Context, c cache.Cache) (*WorkloadCache, error
 		if !ok {
 			return nil, fmt.Errorf("the %s informer is a %T, not a shared index informer", k.kind, inf)
 		}
+		// Both reconcilers read workloads through a WorkloadCache over the same informers:
+		// the index is added once.
+		if _, indexed := shared.GetIndexer().GetIndexers()[indexPodServiceAccount]; indexed {
+			wc.informers[k.kind], wc.indexers[k.kind] = inf, shared.GetIndexer()
+			continue
+		}
 		err = inf.AddIndexers(toolscache.Indexers{indexPodServiceAccount: func(obj any) ([]string, error) {
 			if w, ok := obj.(*CachedWorkload); ok {
 				return []string{nsName(w.Namespace, w.Workload.ServiceAccount)}, nil

@@ -72,6 +72,9 @@ type ZeroTrustBaselineReconciler struct {
 	// (reverifySource); <= 0: never.
 	ReverifyInterval time.Duration
 
+	// workloads are the probes of the audit's network comparison.
+	workloads *WorkloadCache
+
 	mu     sync.Mutex
 	audits map[string]auditRun
 	// writes remembers the operator's last write (finalizer or status) of each baseline.
@@ -92,6 +95,7 @@ type auditRun struct {
 // +kubebuilder:rbac:groups=zerotrust.dev,resources=zerotrustbaselines/finalizers,verbs=update
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups=security.istio.io,resources=authorizationpolicies,verbs=list
 
 // Reconcile applies the baseline's objects in each selected namespace and removes them from
 // namespaces that left the selection.
@@ -371,6 +375,13 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.workloads == nil {
+		workloads, err := NewWorkloadCache(context.Background(), mgr.GetCache())
+		if err != nil {
+			return err
+		}
+		r.workloads = workloads
 	}
 	if r.AuditPods == nil {
 		pods, err := audit.NewPodSource(mgr.GetConfig())

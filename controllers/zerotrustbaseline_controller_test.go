@@ -176,13 +176,17 @@ var _ = Describe("ZeroTrustBaseline audit", func() {
 		dirty, clean, outside := uniqueName("dirty"), uniqueName("clean"), uniqueName("outside")
 		sel := map[string]string{"zerotrust.dev/audit": key}
 		create(newNamespace(dirty, sel), newNamespace(clean, sel), newNamespace(outside, nil))
-		// Planted: a ServiceAccount with edit, an allow-all NetworkPolicy, a privileged root pod.
+		// Planted: a ServiceAccount with edit, a NetworkPolicy admitting every namespace to
+		// a web server, a privileged root pod.
 		create(
 			&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: dirty, Name: "ci-editor"},
 				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
 				Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: dirty, Name: "ci"}}},
-			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: dirty, Name: "allow-all"},
-				Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{}}}},
+			newDeployment(dirty, "web", "", map[string]int32{"http": 8080}),
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: dirty, Name: "from-everywhere"},
+				Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+					Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}},
+						Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(8080))}}}}}},
 			&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: dirty, Name: "agent"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "registry.example/agent",
 					SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true), RunAsUser: ptr.To[int64](0)}}}}},
@@ -196,7 +200,21 @@ var _ = Describe("ZeroTrustBaseline audit", func() {
 			&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: clean, Name: "web"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web",
 					SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1000)}}}}},
+			// and a hand-written NetworkPolicy that admits only what a ServiceAccessPolicy
+			// declares: client to web on http.
+			newDeployment(clean, "web", "", map[string]int32{"http": 8080}),
+			newDeployment(clean, "client", "", nil),
+			newService(clean, "web", 80, intstr.FromString("http")),
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: clean, Name: "client-to-web"},
+				Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+					Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "client"}}}},
+						Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intstr.FromInt32(8080))}}}}}},
 		)
+		declared := newPolicy(clean, "client-reads-web", ztv1.Target{Service: "web"},
+			[]ztv1.Caller{{Workload: &ztv1.WorkloadReference{Kind: ztv1.WorkloadDeployment, Name: "client"}}}, ztv1.PortRule{Port: intstr.FromString("http")})
+		create(declared)
+		// The operator's caches hold the policy and the workloads once it generated for it.
+		Eventually(func() []networkingv1.NetworkPolicy { return generated(declared) }).ShouldNot(BeEmpty())
 		b := &ztv1.ZeroTrustBaseline{ObjectMeta: metav1.ObjectMeta{Name: key}, Spec: ztv1.ZeroTrustBaselineSpec{
 			NamespaceSelector: &metav1.LabelSelector{MatchLabels: sel},
 		}}
@@ -209,13 +227,18 @@ var _ = Describe("ZeroTrustBaseline audit", func() {
 				g.Expect(f.Object.Name).NotTo(BeEmpty())
 				g.Expect(f.Object.Namespace).To(Equal(dirty), "no finding in the clean or an unselected namespace: %+v", f)
 				kinds[f.Kind]++
+				if f.Kind == "OpenNetworkPolicy" {
+					// The connection is named, judged as kubectl-zt check judges it.
+					g.Expect(f.Object.Name).To(Equal("from-everywhere"))
+					g.Expect(f.Message).To(ContainSubstring("admits a pod in another namespace -> " + dirty + "/Deployment/web port 8080 (http)/TCP, which no ServiceAccessPolicy declares"))
+				}
 			}
 			g.Expect(kinds).To(Equal(map[string]int{"PrivilegedBinding": 1, "OpenNetworkPolicy": 1, "PrivilegedPod": 1, "RootPod": 1}))
 			g.Expect(st.FindingsCount).To(Equal(int32(4)))
 		}).Should(Succeed())
 		Expect(metricValue("zerotrust_audit_findings", map[string]string{"kind": "PrivilegedPod"})).To(BeNumerically(">=", 1))
 		// Reported, never changed.
-		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: dirty, Name: "allow-all"}, &networkingv1.NetworkPolicy{})).To(Succeed())
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: dirty, Name: "from-everywhere"}, &networkingv1.NetworkPolicy{})).To(Succeed())
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: dirty, Name: "ci-editor"}, &rbacv1.RoleBinding{})).To(Succeed())
 	})
 })

@@ -63,7 +63,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, clock func() 
 	case "diff":
 		err = runDiff(args[1:], stdin, stdout, stderr, clock)
 	case "audit":
-		err = runAudit(args[1:], stdout)
+		err = runAudit(args[1:], stdout, clock)
 	default:
 		err = usageErr("unknown command %q\n\n%s", args[0], usage)
 	}
@@ -102,8 +102,10 @@ Commands:
                       judged as check judges them; exit 1 when head admits any that base
                       does not (access widens), 0 when not
   audit [--kubeconfig PATH --context NAME]
-                      over-privilege findings in the namespaces the cluster's baselines select;
-                      exit 1 when there are any
+                      over-privilege findings in the namespaces the cluster's baselines select:
+                      privileged bindings and pods, and unmanaged NetworkPolicies and Istio
+                      AuthorizationPolicies that admit a connection no ServiceAccessPolicy
+                      declares (named); exit 1 when there are any
 
 Run 'kubectl-zt COMMAND -h' for a command's flags. Exit codes: 0 ok, 1 denied (check), widened (diff) or findings (audit), 2 bad input.
 `

@@ -1,20 +1,24 @@
 // Package audit finds over-privilege in the namespaces a ZeroTrustBaseline selects: service
-// accounts bound to powerful roles, NetworkPolicies that open more than any
-// ServiceAccessPolicy would, and pods that run privileged or as root where Pod Security does
-// not forbid it. It reports; it never changes anything. It is pure, so the operator and
+// accounts bound to powerful roles, NetworkPolicies and Istio AuthorizationPolicies the
+// operator does not manage that admit connections no ServiceAccessPolicy declares (see
+// compare.go), and pods that run privileged or as root where Pod Security does not forbid
+// it. It reports; it never changes anything. It is pure, so the operator and
 // `kubectl-zt audit` find the same things.
 package audit
 
 import (
 	"fmt"
 	"sort"
-	"strings"
+	"time"
 
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
 
 // Finding kinds. They are the values of the metric's kind label: keep the set small.
@@ -22,9 +26,13 @@ const (
 	// KindPrivilegedBinding: a ServiceAccount bound to cluster-admin, admin, edit or a role
 	// with a wildcard verb or resource.
 	KindPrivilegedBinding = "PrivilegedBinding"
-	// KindOpenNetworkPolicy: a NetworkPolicy the operator does not manage that allows every
-	// source (or destination) or every port.
+	// KindOpenNetworkPolicy: a NetworkPolicy the operator does not manage that admits a
+	// connection no ServiceAccessPolicy declares, judged by networkpolicy.Evaluate.
 	KindOpenNetworkPolicy = "OpenNetworkPolicy"
+	// KindOpenAuthorizationPolicy: an Istio ALLOW AuthorizationPolicy the operator does not
+	// manage that admits a request no ServiceAccessPolicy declares, judged by
+	// istio.Evaluate.
+	KindOpenAuthorizationPolicy = "OpenAuthorizationPolicy"
 	// KindPrivilegedPod: a container that runs privileged.
 	KindPrivilegedPod = "PrivilegedPod"
 	// KindRootPod: a container that runs as user 0.
@@ -32,7 +40,7 @@ const (
 )
 
 // Kinds lists every finding kind.
-var Kinds = []string{KindOpenNetworkPolicy, KindPrivilegedBinding, KindPrivilegedPod, KindRootPod}
+var Kinds = []string{KindOpenAuthorizationPolicy, KindOpenNetworkPolicy, KindPrivilegedBinding, KindPrivilegedPod, KindRootPod}
 
 // powerfulRoles are the built-in ClusterRoles that give a ServiceAccount too much.
 var powerfulRoles = map[string]bool{"cluster-admin": true, "admin": true, "edit": true}
@@ -45,15 +53,39 @@ type Input struct {
 	ClusterRoleBindings []rbacv1.ClusterRoleBinding
 	Roles               []rbacv1.Role
 	ClusterRoles        []rbacv1.ClusterRole
-	NetworkPolicies     []networkingv1.NetworkPolicy
-	Pods                []corev1.Pod
+	// NetworkPolicies and AuthorizationPolicies are those the operator does not manage
+	// (others are ignored); AuthorizationPolicies are security.istio.io/v1, read only where
+	// Istio's CRDs are served.
+	NetworkPolicies       []networkingv1.NetworkPolicy
+	AuthorizationPolicies []*securityv1.AuthorizationPolicy
+	Pods                  []corev1.Pod
+
+	// What the network comparison needs (compare.go). Policies are the
+	// ServiceAccessPolicies whose declarations count; Inventory answers the compiler when it
+	// compiles them (nil: they declare nothing). Workloads of the selected namespaces and
+	// ServiceAccounts are the probes' pods and identities; AllNamespaces are the namespaces
+	// callers may come from, with their labels. Options are the operator's (TrustDomain,
+	// OperatorNamespace; Backends is ignored) and Now the instant at which expiry is judged
+	// (zero: never).
+	Policies        []ztv1.ServiceAccessPolicy
+	Inventory       compiler.Inventory
+	Workloads       []compiler.Workload
+	ServiceAccounts []types.NamespacedName
+	AllNamespaces   []corev1.Namespace
+	Options         compiler.Options
+	Now             time.Time
 }
 
-// Run returns every finding, sorted by kind, namespace, name and message.
-func Run(in Input) []ztv1.Finding {
+// Run returns every finding, sorted by kind, namespace, name and message. It fails only when
+// the Inventory does.
+func Run(in Input) ([]ztv1.Finding, error) {
 	var out []ztv1.Finding
 	out = append(out, bindings(in)...)
-	out = append(out, networkPolicies(in)...)
+	open, err := openPolicies(&in)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, open...)
 	out = append(out, podFindings(in)...)
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -68,7 +100,7 @@ func Run(in Input) []ztv1.Finding {
 		}
 		return a.Message < b.Message
 	})
-	return out
+	return out, nil
 }
 
 // why says what makes a role powerful, or "" when nothing does.
@@ -156,36 +188,51 @@ func bindings(in Input) []ztv1.Finding {
 	return out
 }
 
-func networkPolicies(in Input) []ztv1.Finding {
+// openPolicies are the unmanaged NetworkPolicies and ALLOW AuthorizationPolicies of the
+// selected namespaces that admit a connection no ServiceAccessPolicy declares.
+func openPolicies(in *Input) ([]ztv1.Finding, error) {
+	unmanaged := func(ns string, l map[string]string) bool {
+		_, ok := in.Namespaces[ns]
+		return ok && l[ztv1.LabelManagedBy] != ztv1.ManagedByValue
+	}
 	var out []ztv1.Finding
-	for _, np := range in.NetworkPolicies {
-		if _, ok := in.Namespaces[np.Namespace]; !ok || np.Labels[ztv1.LabelManagedBy] == ztv1.ManagedByValue {
+	var c *comparison
+	for i := range in.NetworkPolicies {
+		np := &in.NetworkPolicies[i]
+		if !unmanaged(np.Namespace, np.Labels) {
 			continue
 		}
-		var problems []string
-		for i, r := range np.Spec.Ingress {
-			if len(r.From) == 0 {
-				problems = append(problems, fmt.Sprintf("ingress[%d] allows every source", i))
-			}
-			if len(r.Ports) == 0 {
-				problems = append(problems, fmt.Sprintf("ingress[%d] allows every port", i))
-			}
+		if c == nil {
+			c = newComparison(in)
 		}
-		for i, r := range np.Spec.Egress {
-			if len(r.To) == 0 {
-				problems = append(problems, fmt.Sprintf("egress[%d] allows every destination", i))
-			}
-			if len(r.Ports) == 0 {
-				problems = append(problems, fmt.Sprintf("egress[%d] allows every port", i))
-			}
+		u, err := c.openNetworkPolicy(np)
+		if err != nil {
+			return nil, err
 		}
-		if len(problems) > 0 {
+		if u.n > 0 {
 			out = append(out, ztv1.Finding{Kind: KindOpenNetworkPolicy,
 				Object:  ztv1.ObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy", Namespace: np.Namespace, Name: np.Name},
-				Message: strings.Join(problems, "; ") + "; replace it with ServiceAccessPolicies that name the callers and ports"})
+				Message: u.message("NetworkPolicy " + np.Namespace + "/" + np.Name)})
 		}
 	}
-	return out
+	for _, ap := range in.AuthorizationPolicies {
+		if !unmanaged(ap.Namespace, ap.Labels) {
+			continue
+		}
+		if c == nil {
+			c = newComparison(in)
+		}
+		u, err := c.openAuthorizationPolicy(ap)
+		if err != nil {
+			return nil, err
+		}
+		if u.n > 0 {
+			out = append(out, ztv1.Finding{Kind: KindOpenAuthorizationPolicy,
+				Object:  ztv1.ObjectReference{APIVersion: "security.istio.io/v1", Kind: "AuthorizationPolicy", Namespace: ap.Namespace, Name: ap.Name},
+				Message: u.message("AuthorizationPolicy " + ap.Namespace + "/" + ap.Name)})
+		}
+	}
+	return out, nil
 }
 
 func podFindings(in Input) []ztv1.Finding {

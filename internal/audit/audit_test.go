@@ -7,7 +7,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -35,10 +34,11 @@ func TestRun(t *testing.T) {
 			Roles:      []rbacv1.Role{narrow},
 			RoleBindings: []rbacv1.RoleBinding{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "ok"},
 				RoleRef: rbacv1.RoleRef{Kind: "Role", Name: "reader"}, Subjects: []rbacv1.Subject{sa("shop", "app")}}},
-			NetworkPolicies: []networkingv1.NetworkPolicy{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "narrow"},
-				Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
-					From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}},
-					Ports: []networkingv1.NetworkPolicyPort{{Port: ptr.To(intOrString(80))}}}}}}},
+			// Admits nothing: it selects no pod but those labelled app=none, and from
+			// nothing but those.
+			NetworkPolicies: []networkingv1.NetworkPolicy{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "isolate"},
+				Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "none"}},
+					PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}},
 			Pods: []corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web"}}}}},
 		}},
@@ -87,7 +87,10 @@ func TestRun(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := Run(tc.in)
+			got, err := Run(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
 			var kinds []string
 			for _, f := range got {
 				kinds = append(kinds, f.Kind)
@@ -106,5 +109,3 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
-
-func intOrString(i int32) intstr.IntOrString { return intstr.FromInt32(i) }

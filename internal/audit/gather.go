@@ -3,15 +3,19 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -23,11 +27,14 @@ const listPageSize = 500
 
 // Gather reads what the audit needs for in.Namespaces from c, which should read the API
 // server directly (no cache): RBAC objects and unmanaged NetworkPolicies cluster-wide,
-// and pods where Pod Security is below restricted, of which only those with a finding are
-// kept (in their security view). Pods are read through pods (protobuf, decoded only as far
-// as the security view: see PodSource), the rest through c. Lists are paged; nothing else is
-// kept after.
-func Gather(ctx context.Context, c client.Reader, pods *PodSource, in *Input) error {
+// with istio (Istio's CRDs are served) unmanaged security.istio.io/v1
+// AuthorizationPolicies cluster-wide, and pods where Pod Security is below restricted, of
+// which only those with a finding are kept (in their security view). Pods are read through
+// pods (protobuf, decoded only as far as the security view: see PodSource), the rest through
+// c. Lists are paged; of the policies, only those of in.Namespaces are kept. What the
+// network comparison declares (Policies, Inventory, Workloads...) is the caller's: the
+// operator has it in its caches.
+func Gather(ctx context.Context, c client.Reader, pods *PodSource, in *Input, istio bool) error {
 	if pods == nil {
 		return errors.New("audit: no PodSource to read pods with")
 	}
@@ -61,6 +68,13 @@ func Gather(ctx context.Context, c client.Reader, pods *PodSource, in *Input) er
 	}, notOurs)
 	if err != nil {
 		return err
+	}
+	if istio {
+		aps, err := listAuthorizationPolicies(ctx, c, in.Namespaces, notOurs)
+		if err != nil {
+			return err
+		}
+		in.AuthorizationPolicies = append(in.AuthorizationPolicies, aps...)
 	}
 	var buf bytes.Buffer // the pages of PodSource
 	for ns, level := range in.Namespaces {
@@ -124,4 +138,48 @@ func listAll(ctx context.Context, c client.Reader, list client.ObjectList, opts 
 		return extractErr
 	}
 	return meta.SetList(list, items)
+}
+
+// AuthorizationPolicyGVK is the kind of Istio AuthorizationPolicy the audit reads.
+var AuthorizationPolicyGVK = schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"}
+
+// listAuthorizationPolicies lists, as unstructured objects (the operator's scheme does not
+// hold Istio's types, and its caches hold only its own), the AuthorizationPolicies matching
+// opts of the namespaces in keep, decoded into the types istio.Evaluate judges.
+func listAuthorizationPolicies(ctx context.Context, c client.Reader, keep map[string]ztv1.PodSecurityLevel, opts ...client.ListOption) ([]*securityv1.AuthorizationPolicy, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(AuthorizationPolicyGVK.GroupVersion().WithKind(AuthorizationPolicyGVK.Kind + "List"))
+	var out []*securityv1.AuthorizationPolicy
+	err := eachPage(ctx, c, list, listPageSize, func(page client.ObjectList) {
+		for i := range page.(*unstructured.UnstructuredList).Items {
+			u := &page.(*unstructured.UnstructuredList).Items[i]
+			if _, ok := keep[u.GetNamespace()]; !ok {
+				continue
+			}
+			// One the API server stored but Istio's types cannot read is not Istio's to
+			// enforce either: it is left out rather than failing the whole audit.
+			if ap, err := DecodeAuthorizationPolicy(u); err == nil {
+				out = append(out, ap)
+			}
+		}
+	}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DecodeAuthorizationPolicy decodes an unstructured security.istio.io AuthorizationPolicy
+// through its JSON form: the spec is a protobuf message with its own JSON decoding (enum
+// names such as DENY), which the unstructured converter does not apply.
+func DecodeAuthorizationPolicy(u *unstructured.Unstructured) (*securityv1.AuthorizationPolicy, error) {
+	data, err := u.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	ap := &securityv1.AuthorizationPolicy{}
+	if err := json.Unmarshal(data, ap); err != nil {
+		return nil, fmt.Errorf("decoding AuthorizationPolicy %s/%s: %w", u.GetNamespace(), u.GetName(), err)
+	}
+	return ap, nil
 }

@@ -27,11 +27,14 @@ func TestSecurityViewKeepsFindings(t *testing.T) {
 	in := func(p corev1.Pod) Input {
 		return Input{Namespaces: map[string]ztv1.PodSecurityLevel{"shop": ""}, Pods: []corev1.Pod{p}}
 	}
-	want := Run(in(pod))
+	want, err := Run(in(pod))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(want) < 4 {
 		t.Fatalf("the fixture should have findings for init, debug (twice) and shell; got %v", want)
 	}
-	if got := Run(in(securityView(&pod))); !reflect.DeepEqual(got, want) {
+	if got, err := Run(in(securityView(&pod))); err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("findings on the security view differ:\n got %v\nwant %v", got, want)
 	}
 }

@@ -93,11 +93,14 @@ func TestDecodePodSecurityList(t *testing.T) {
 	in := func(ps []corev1.Pod) Input {
 		return Input{Namespaces: map[string]ztv1.PodSecurityLevel{"shop": ""}, Pods: ps}
 	}
-	want := Run(in(pods))
+	want, err := Run(in(pods))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(want) < 4 {
 		t.Fatalf("the fixture should make findings for the pod user, debug and shell; got %v", want)
 	}
-	if findings := Run(in(got)); !reflect.DeepEqual(findings, want) {
+	if findings, err := Run(in(got)); err != nil || !reflect.DeepEqual(findings, want) {
 		t.Errorf("findings differ:\n got %v\nwant %v", findings, want)
 	}
 }

@@ -80,6 +80,13 @@ func Evaluate(objs []client.Object, dst Destination, r Request) (allowed bool, w
 	return false, fmt.Sprintf("no rule of the ALLOW AuthorizationPolicies selecting the workload (%s) matches", strings.Join(names, ", "))
 }
 
+// Selects reports whether AuthorizationPolicy p applies to the workload d: same namespace,
+// and its selector (none: every workload of the namespace) matches d's labels. The audit
+// uses it to find the pods an AuthorizationPolicy governs.
+func Selects(p *securityv1.AuthorizationPolicy, d Destination) bool {
+	return p.Namespace == d.Namespace && selects(p, d)
+}
+
 func selects(p *securityv1.AuthorizationPolicy, d Destination) bool {
 	if p.Spec.Selector == nil {
 		return true
