@@ -6,10 +6,12 @@ package testenv
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"k8s.io/client-go/rest"
@@ -85,4 +87,18 @@ func MeshCRDs() (map[string][]string, error) {
 		"Linkerd": {filepath.Join(RepoRoot(), "test", "crds", "linkerd")},
 		"Cilium":  {filepath.Join(RepoRoot(), "test", "crds", "cilium")},
 	}, nil
+}
+
+// AllMeshCRDPaths are the files and folders of every mesh's and CNI's CRDs (MeshCRDs), for
+// Options.ExtraCRDPaths.
+func AllMeshCRDPaths() ([]string, error) {
+	crds, err := MeshCRDs()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, backend := range slices.Sorted(maps.Keys(crds)) {
+		out = append(out, crds[backend]...)
+	}
+	return out, nil
 }

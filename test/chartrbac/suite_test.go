@@ -85,12 +85,8 @@ var _ = BeforeSuite(func() {
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	fromUnstructured(find(objs, "ValidatingWebhookConfiguration", release), vwc)
 
-	crds, err := testenv.MeshCRDs()
+	paths, err := testenv.AllMeshCRDPaths()
 	Expect(err).NotTo(HaveOccurred())
-	var paths []string
-	for _, p := range crds {
-		paths = append(paths, p...)
-	}
 	// envtest points the chart's webhook configuration at LocalServingHost:LocalServingPort
 	// by URL; the operator then replaces envtest's caBundle with its own CA.
 	env, cfg, err = testenv.Start(testenv.Options{ExtraCRDPaths: paths, Webhooks: &envtest.WebhookInstallOptions{

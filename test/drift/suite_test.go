@@ -49,12 +49,8 @@ func TestDrift(t *testing.T) {
 var _ = BeforeSuite(func() {
 	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	ctx, cancel = context.WithCancel(context.Background())
-	crds, err := testenv.MeshCRDs()
+	extra, err := testenv.AllMeshCRDPaths()
 	Expect(err).NotTo(HaveOccurred())
-	var extra []string
-	for _, paths := range crds {
-		extra = append(extra, paths...)
-	}
 	env, cfg, err = testenv.Start(testenv.Options{ExtraCRDPaths: extra})
 	Expect(err).NotTo(HaveOccurred())
 	k8s, err = client.New(cfg, client.Options{Scheme: operator.Scheme()})

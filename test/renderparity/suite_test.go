@@ -41,12 +41,8 @@ func TestRenderParity(t *testing.T) {
 var _ = BeforeSuite(func() {
 	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	ctx, cancel = context.WithCancel(context.Background())
-	crds, err := testenv.MeshCRDs()
+	paths, err := testenv.AllMeshCRDPaths()
 	Expect(err).NotTo(HaveOccurred())
-	var paths []string
-	for _, p := range crds {
-		paths = append(paths, p...)
-	}
 	// The webhook is prepared (envtest writes a serving certificate) but not installed: the
 	// RBAC backend needs the operator to serve it, and these policies need no admission.
 	env, cfg, err = testenv.Start(testenv.Options{ExtraCRDPaths: paths,
