@@ -356,6 +356,10 @@ func operatorOptions(d *unstructured.Unstructured) (operator.Options, string) {
 			o.LeaderElectionNS = value
 		case "backends":
 			backends = value
+		case "reverify-interval":
+			d, err := time.ParseDuration(value)
+			Expect(err).NotTo(HaveOccurred(), arg)
+			o.ReverifyInterval = d
 		case "trust-domain":
 			o.TrustDomain = value
 		case "concurrent-reconciles":
