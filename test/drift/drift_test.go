@@ -17,6 +17,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -389,3 +390,46 @@ func must(b []byte, err error) []byte {
 	Expect(err).NotTo(HaveOccurred())
 	return b
 }
+
+var _ = Describe("a baseline's generated objects", func() {
+	It("are repaired after another manager's change, with one Event on the baseline and one count", func() {
+		ns := uniqueName("team")
+		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"drift.zerotrust.dev/team": ns}}})).To(Succeed())
+		b := &ztv1.ZeroTrustBaseline{
+			ObjectMeta: metav1.ObjectMeta{Name: ns},
+			Spec: ztv1.ZeroTrustBaselineSpec{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"drift.zerotrust.dev/team": ns}},
+				Network:           &ztv1.BaselineNetwork{DefaultDeny: []ztv1.Direction{ztv1.DirectionIngress}},
+			},
+		}
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(ctx, b))).To(Succeed()) })
+		var before networkingv1.NetworkPolicy
+		Eventually(func(g Gomega) {
+			var list networkingv1.NetworkPolicyList
+			g.Expect(k8s.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{ztv1.LabelBaseline: b.Name})).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(1))
+			before = list.Items[0]
+		}).Should(Succeed())
+		repairs := driftRepairs("networkpolicy", "NetworkPolicy")
+
+		Expect(k8s.Patch(ctx, before.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"ingress":[{}]}}`)), client.FieldOwner("kubectl-edit"))).To(Succeed())
+		Eventually(func(g Gomega) {
+			var now networkingv1.NetworkPolicy
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(&before), &now)).To(Succeed())
+			g.Expect(now.Spec).To(Equal(before.Spec))
+		}).Should(Succeed())
+		Eventually(func() float64 { return driftRepairs("networkpolicy", "NetworkPolicy") }).Should(Equal(repairs + 1))
+		Eventually(func(g Gomega) {
+			var list eventsv1.EventList
+			g.Expect(k8s.List(ctx, &list)).To(Succeed())
+			var notes []string
+			for _, e := range list.Items {
+				if e.Reason == "DriftRepaired" && e.Regarding.Kind == "ZeroTrustBaseline" && e.Regarding.Name == b.Name {
+					notes = append(notes, e.Note)
+				}
+			}
+			g.Expect(notes).To(ConsistOf(And(ContainSubstring("NetworkPolicy "+ns+"/"+before.Name), ContainSubstring("kubectl-edit"))))
+		}).Should(Succeed())
+	})
+})
