@@ -82,6 +82,10 @@ envtest-assets: ## Build (once) kube-apiserver and etcd into ./bin.
 test: verify-generated vet helm ## Unit and envtest integration tests, with -race. What CI runs.
 	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: test-faults
+test-faults: ## Every fault of test/faults: a kill after each write of a convergence, a 30 s API server outage.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test $(GO_TEST_FLAGS) ./test/faults -args -faults.full
+
 ##@ Build
 
 .PHONY: build

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"time"
 
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -37,6 +38,9 @@ func main() {
 	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "Address of the Go profiler (net/http/pprof), for diagnosis; 0 (the default) disables it.")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so that only one replica reconciles.")
 	flag.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's own).")
+	flag.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a standby waits, after the leader last renewed its lease, before it takes over.")
+	flag.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader retries renewing its lease before it gives up leadership (and exits).")
+	flag.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 2*time.Second, "How often leader election clients try to acquire or renew the lease.")
 	flag.StringVar(&o.TrustDomain, "trust-domain", "cluster.local", "Trust domain of mesh identities (TRUST_DOMAIN/ns/NS/sa/NAME).")
 	flag.StringVar(&backends, "backends", operator.DefaultBackends, "Enforcement backends, comma-separated: networkpolicy, istio, linkerd, cilium, rbac, each NAME (on while its CRDs are served), NAME=on or NAME=off; unlisted ones are off.")
 	flag.DurationVar(&o.ReverifyInterval, "reverify-interval", operator.DefaultReverifyInterval, "How often every policy and baseline is re-verified without a watch event, spread evenly over the interval; 0 or less: never.")

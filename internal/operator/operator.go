@@ -50,7 +50,13 @@ type Options struct {
 	PprofAddr        string
 	LeaderElection   bool
 	LeaderElectionNS string
-	TrustDomain      string
+	// LeaseDuration, RenewDeadline and RetryPeriod time the leader election (0: the
+	// controller-runtime defaults, 15s, 10s and 2s). A standby takes over at most
+	// LeaseDuration (plus a RetryPeriod) after the leader stopped renewing.
+	LeaseDuration time.Duration
+	RenewDeadline time.Duration
+	RetryPeriod   time.Duration
+	TrustDomain   string
 	// Backends sets each enforcement backend auto, on or off (see ParseBackends).
 	Backends map[ztv1.Backend]controllers.BackendMode
 	// ConcurrentReconciles is the number of policies reconciled in parallel (default
@@ -241,6 +247,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		hookServer = webhook.NewServer(webhook.Options{Host: o.Webhook.Host, Port: o.Webhook.Port, CertDir: o.Webhook.CertDir})
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		LeaseDuration:           positive(o.LeaseDuration),
+		RenewDeadline:           positive(o.RenewDeadline),
+		RetryPeriod:             positive(o.RetryPeriod),
 		WebhookServer:           hookServer,
 		Scheme:                  Scheme(),
 		Metrics:                 metricsOptions(o),
@@ -329,6 +338,14 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// positive is d, or nil (the default) when d is not positive.
+func positive(d time.Duration) *time.Duration {
+	if d <= 0 {
+		return nil
+	}
+	return &d
 }
 
 func certOptions(o WebhookOptions) certs.Options {

@@ -46,6 +46,9 @@ type Options struct {
 	// clientConfig at LocalServingHost:LocalServingPort (picking a free port when unset)
 	// and fills caBundle with a CA of its own.
 	Webhooks *envtest.WebhookInstallOptions
+	// APIServerFlags are added to kube-apiserver's command line (name without dashes: value),
+	// e.g. audit-policy-file and audit-log-path.
+	APIServerFlags map[string]string
 }
 
 // Start starts an API server with the project's CRDs. Stop it with env.Stop().
@@ -61,6 +64,9 @@ func Start(opts Options) (*envtest.Environment, *rest.Config, error) {
 	}
 	if opts.Webhooks != nil {
 		env.WebhookInstallOptions = *opts.Webhooks
+	}
+	for k, v := range opts.APIServerFlags {
+		env.ControlPlane.GetAPIServer().Configure().Set(k, v)
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -2,129 +2,31 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-)
 
-// installManifests are the kustomize install, config/default: the chart rendered (what
-// production runs) and the operator's Namespace.
-var installManifests = []string{"config/default/namespace.yaml", "config/default/zerotrust-operator.yaml"}
+	"github.com/zerotrust-dev/zerotrust-operator/internal/testenv"
+)
 
 // managerArgs returns the container arguments and environment of the operator's Deployment in
 // config/default (what production runs), minus leader election, with every listening address and port
 // moved to a free local one and every directory to a fresh one under scratch, and the
-// manifest's Namespace (the operator's own).
+// manifest's Namespace (the operator's own). The metrics are served over plain HTTP: the
+// benchmark scrapes them itself, and its figures should not include a TokenReview per scrape.
 func managerArgs(root, scratch string) (args, env []string, metricsAddr string, ns *corev1.Namespace, err error) {
-	var data []byte
-	for _, f := range installManifests {
-		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f)))
-		if err != nil {
-			return nil, nil, "", nil, err
-		}
-		data = append(append(data, b...), "\n---\n"...)
-	}
-	var dep *appsv1.Deployment
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, nil, "", nil, fmt.Errorf("config/default: %w", err)
-		}
-		switch u.GetKind() {
-		case "Namespace":
-			ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Labels: u.GetLabels()}}
-		case "Deployment":
-			dep = &appsv1.Deployment{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, dep); err != nil {
-				return nil, nil, "", nil, fmt.Errorf("config/default: %w", err)
-			}
-		}
-	}
-	if dep == nil {
-		return nil, nil, "", nil, errors.New("config/default has no Deployment")
-	}
-	for _, c := range dep.Spec.Template.Spec.Containers {
-		if c.Name != "manager" {
-			continue
-		}
-		for i, a := range c.Args {
-			name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			switch {
-			case strings.HasPrefix(name, "leader-elect"), name == "metrics-secure":
-				continue
-			case strings.HasSuffix(name, "bind-address") && value != "0":
-				addr, err := freeAddr()
-				if err != nil {
-					return nil, nil, "", nil, err
-				}
-				if name == "metrics-bind-address" {
-					metricsAddr = addr
-				}
-				a = "--" + name + "=" + addr
-			case strings.HasSuffix(name, "-port") && hasValue:
-				addr, err := freeAddr()
-				if err != nil {
-					return nil, nil, "", nil, err
-				}
-				_, port, _ := net.SplitHostPort(addr)
-				a = "--" + name + "=" + port
-			case strings.HasSuffix(name, "-dir") && hasValue && scratch != "":
-				dir := filepath.Join(scratch, fmt.Sprint(i))
-				if err := os.MkdirAll(dir, 0o700); err != nil {
-					return nil, nil, "", nil, err
-				}
-				a = "--" + name + "=" + dir
-			}
-			args = append(args, a)
-		}
-		for _, e := range c.Env {
-			switch {
-			case e.ValueFrom == nil:
-				env = append(env, e.Name+"="+e.Value)
-			case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
-				env = append(env, e.Name+"="+dep.Namespace)
-			}
-		}
-		if metricsAddr == "" {
-			return nil, nil, "", nil, errors.New("config/default: the manager has no --metrics-bind-address")
-		}
-		// The benchmark scrapes the metrics itself, over plain HTTP: its figures should not
-		// include a TokenReview per scrape.
-		args = append(args, "--metrics-secure=false")
-		return args, env, metricsAddr, ns, nil
-	}
-	return nil, nil, "", nil, errors.New("config/default: no container named manager")
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := l.Addr().String()
-	return addr, l.Close()
+	m, err := testenv.ManagerArgs(root, scratch)
+	return m.Args, m.Env, m.MetricsAddr, m.Namespace, err
 }
 
 // operatorProcess is the operator binary running as a child process.
