@@ -209,6 +209,8 @@ type ownWrites struct {
 	// Event) or an hour has passed (their owner went too).
 	deleting map[childKey]bool
 	gone     map[childKey]time.Time
+	// repairs spaces out the repairs of objects someone else keeps changing (repairs.go).
+	repairs repairBackoff
 }
 
 // goneTTL bounds how long a deletion by someone else is remembered: an object that is not
@@ -241,6 +243,32 @@ func (w *ownWrites) deletedByOthers(k childKey) bool {
 	_, ok := w.gone[k]
 	delete(w.gone, k)
 	return ok
+}
+
+// repairWait returns how long a repair of k (someone else changed it, or deleted it:
+// deletedByOthers without consuming it) must wait; 0 when k needs no repair or the repair
+// may be made now.
+func (w *ownWrites) repairWait(k childKey, tampered bool) time.Duration {
+	if w == nil {
+		return 0
+	}
+	if !tampered {
+		w.mu.Lock()
+		_, tampered = w.gone[k]
+		w.mu.Unlock()
+	}
+	if !tampered {
+		return 0
+	}
+	return w.repairs.wait(k)
+}
+
+// repaired records a repair of k (repairBackoff.repaired).
+func (w *ownWrites) repaired(k childKey) time.Duration {
+	if w == nil {
+		return 0
+	}
+	return w.repairs.repaired(k)
 }
 
 // sawDeletion classifies a deletion event of k: the operator's own, or someone else's.
@@ -393,9 +421,10 @@ type driftSink func(obj client.Object, changes []apply.Change)
 // applyChildren applies each desired object (see apply.Apply: nothing is written when the
 // cached object already matches) and removes it from live, which is left holding what is
 // stale. Writes are recorded in own; repairs of others' changes go to drift (may be nil).
-// It goes on past a failure and returns the first error.
-func applyChildren(ctx context.Context, c client.Client, desired []client.Object, live map[childKey]client.Object, own *ownWrites, drift driftSink) error {
-	var first error
+// A repair that must wait (repairs.go) is not made: retry says when to reconcile again for
+// the earliest of them (0: none waits). It goes on past a failure and returns the first
+// error.
+func applyChildren(ctx context.Context, c client.Client, desired []client.Object, live map[childKey]client.Object, own *ownWrites, drift driftSink) (retry time.Duration, first error) {
 	for _, obj := range desired {
 		k := keyOf(obj)
 		current := live[k]
@@ -404,10 +433,20 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 			continue
 		}
 		var tampered []apply.Change
-		deleted := false
 		if current != nil {
 			tampered = apply.Tampering(current)
-		} else {
+		}
+		if wait := own.repairWait(k, len(tampered) > 0); wait > 0 {
+			if in, err := apply.InSync(obj, current); err == nil && !in {
+				log.FromContext(ctx).V(1).Info("repair deferred: someone keeps changing the object", "kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name), "after", wait)
+				if retry == 0 || wait < retry {
+					retry = wait
+				}
+				continue
+			}
+		}
+		deleted := false
+		if current == nil {
 			deleted = own.deletedByOthers(k)
 		}
 		own.begin(k)
@@ -435,9 +474,13 @@ func applyChildren(ctx context.Context, c client.Client, desired []client.Object
 			if drift != nil {
 				drift(obj, tampered)
 			}
+			if delay := own.repaired(k); delay == repairBackoffBase {
+				log.FromContext(ctx).Info("someone keeps changing a generated object: its next repairs wait, up to "+repairBackoffMax.String()+" each",
+					"kind", k.gvk.Kind, "object", klog.KRef(k.namespace, k.name), "repairs", repairsFree)
+			}
 		}
 	}
-	return first
+	return retry, first
 }
 
 // driftAction is the Event's action: Restore an edited object, Recreate a deleted one. The

@@ -122,7 +122,7 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 	}
-	applyErrs := r.applyAll(ctx, policy, out, live)
+	applyErrs, retry := r.applyAll(ctx, policy, out, live)
 	if err := pruneChildren(ctx, r.Client, live, policy.Name, &r.own); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing stale objects: %w", err)
 	}
@@ -135,8 +135,9 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 		}
 	}
 	// No RequeueAfter for the next boundary: the timer armed above reconciles the policy
-	// then, on the reconciler's clock (boundaries.go).
-	return ctrl.Result{}, nil
+	// then, on the reconciler's clock (boundaries.go). One for a repair that waits
+	// (repairs.go).
+	return ctrl.Result{RequeueAfter: retry}, nil
 }
 
 // elsewhere reports whether the policy generates, or generated, objects outside its own
@@ -177,11 +178,12 @@ func (r *ServiceAccessPolicyReconciler) ensureFinalizer(ctx context.Context, pol
 
 // applyAll applies what the compiler produced (nothing in DryRun) and removes each applied
 // object from live, leaving there what is stale. Errors are collected per backend: one
-// backend's failure does not stop the others.
-func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, live map[childKey]client.Object) map[ztv1.Backend]error {
-	errs := map[ztv1.Backend]error{}
+// backend's failure does not stop the others. retry is when a repair that waits is due
+// (applyChildren).
+func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, live map[childKey]client.Object) (errs map[ztv1.Backend]error, retry time.Duration) {
+	errs = map[ztv1.Backend]error{}
 	if out.DryRun {
-		return errs
+		return errs, 0
 	}
 	owner := metav1.OwnerReference{
 		APIVersion: ztv1.GroupVersion.String(), Kind: "ServiceAccessPolicy",
@@ -206,11 +208,15 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 		if errs[b.Backend] != nil {
 			continue
 		}
-		if err := applyChildren(ctx, r.Client, b.Objects, live, &r.own, r.driftEvent(policy)); err != nil {
+		wait, err := applyChildren(ctx, r.Client, b.Objects, live, &r.own, r.driftEvent(policy))
+		if err != nil {
 			errs[b.Backend] = err
 		}
+		if wait > 0 && (retry == 0 || wait < retry) {
+			retry = wait
+		}
 	}
-	return errs
+	return errs, retry
 }
 
 // driftEvent records a DriftRepaired Warning Event on policy for each repair of someone

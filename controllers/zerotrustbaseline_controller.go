@@ -169,7 +169,7 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 			return objs, nil
 		}}
 	}
-	applyErr := applyPerNamespace(ctx, r.Client, compiled, live, &r.own, func(obj client.Object, changes []apply.Change) {
+	retry, applyErr := applyPerNamespace(ctx, r.Client, compiled, live, &r.own, func(obj client.Object, changes []apply.Change) {
 		if r.Recorder != nil {
 			r.Recorder.Eventf(b, obj, corev1.EventTypeWarning, ReasonDriftRepaired, driftAction(changes), "%s", driftMessage(obj, changes))
 		}
@@ -184,7 +184,11 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := r.report(ctx, b, matched, excluded, sortedSet(overlaps), findings, selErr, applyErr); err != nil {
 		return ctrl.Result{}, fmt.Errorf("updating status: %w", err)
 	}
-	return ctrl.Result{RequeueAfter: r.auditInterval()}, applyErr
+	requeue := r.auditInterval()
+	if retry > 0 && retry < requeue {
+		requeue = retry // a repair that waits (repairs.go)
+	}
+	return ctrl.Result{RequeueAfter: requeue}, applyErr
 }
 
 // baselineApplyWorkers bounds the namespaces whose objects one reconcile applies at once.
@@ -200,8 +204,9 @@ type compiledNamespace struct {
 // several namespaces at a time: a new baseline over 1000 namespaces is 1000 writes, which
 // one after the other take three times as long as the API server needs. Objects are
 // compiled by the worker that applies them, so that only those in flight are held. What
-// no namespace generated is left in live. It returns the first error.
-func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compiledNamespace, live map[childKey]client.Object, own *ownWrites, drift driftSink) error {
+// no namespace generated is left in live. It returns the earliest retry of a repair that
+// waits (applyChildren) and the first error.
+func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compiledNamespace, live map[childKey]client.Object, own *ownWrites, drift driftSink) (time.Duration, error) {
 	// Each namespace gets its own part of live, so that applyChildren needs no lock.
 	liveByNS := map[string]map[childKey]client.Object{}
 	for k, o := range live {
@@ -213,6 +218,7 @@ func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compil
 	var (
 		mu    sync.Mutex
 		first error
+		retry time.Duration
 		wg    sync.WaitGroup
 	)
 	fail := func(err error) {
@@ -235,8 +241,16 @@ func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compil
 				fail(err)
 				return
 			}
-			if err := applyChildren(ctx, c, objs, part, own, drift); err != nil {
+			wait, err := applyChildren(ctx, c, objs, part, own, drift)
+			if err != nil {
 				fail(err)
+			}
+			if wait > 0 {
+				mu.Lock()
+				if retry == 0 || wait < retry {
+					retry = wait
+				}
+				mu.Unlock()
 			}
 		})
 	}
@@ -245,7 +259,7 @@ func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compil
 	for _, part := range liveByNS {
 		maps.Copy(live, part)
 	}
-	return first
+	return retry, first
 }
 
 func sortedSet(m map[string]bool) []string {

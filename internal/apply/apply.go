@@ -285,8 +285,9 @@ func Apply(ctx context.Context, c client.Client, desired, live client.Object) (*
 
 // replace writes u over live with one update (PUT): the content and annotations exactly as
 // desired, the labels and finalizers others added kept (they change nothing a backend
-// enforces), and managedFields reset, so that the operator alone owns the object again and
-// the next change another manager makes is the only one managedFields name (Tampering).
+// enforces), and managedFields replaced by the operator's own entry (ownedFields), so that
+// the operator alone owns the object again and the next change another manager makes is
+// the only one managedFields name (Tampering).
 // live's resourceVersion makes the update fail rather than overwrite a change it has not
 // seen; on such a conflict the object is read again and the update retried once, unless u
 // carries its own resourceVersion (shared objects, whose ownerReferences were computed from
@@ -304,7 +305,7 @@ func replace(ctx context.Context, c client.Client, u *unstructured.Unstructured,
 		maps.Copy(labels, u.GetLabels())
 		obj.SetLabels(labels)
 		obj.SetFinalizers(base.GetFinalizers())
-		obj.SetManagedFields([]metav1.ManagedFieldsEntry{{}})
+		obj.SetManagedFields(ownedFields(obj))
 		err := c.Update(ctx, obj, client.FieldOwner(ztv1.FieldOwner))
 		if err == nil {
 			u.Object = obj.Object
@@ -323,6 +324,22 @@ func replace(ctx context.Context, c client.Client, u *unstructured.Unstructured,
 		}
 		base = fresh
 	}
+}
+
+// ownedFields is the managedFields replace writes: one entry of the operator's. Not the
+// reset ([{}]) that clears them: the API server stops tracking updates to an object without
+// managedFields (until the next apply), so a second change by someone else would name no
+// manager, and its repair would be neither told nor counted.
+func ownedFields(u *unstructured.Unstructured) []metav1.ManagedFieldsEntry {
+	return []metav1.ManagedFieldsEntry{{
+		Manager:    ztv1.FieldOwner,
+		Operation:  metav1.ManagedFieldsOperationUpdate,
+		APIVersion: u.GetAPIVersion(),
+		FieldsType: "FieldsV1",
+		// An entry must own a field, or the API server drops it: the managed-by label,
+		// which every generated object carries.
+		FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{"f:` + ztv1.LabelManagedBy + `":{}}}}`),
+	}}
 }
 
 func serverSideApply(ctx context.Context, c client.Client, u *unstructured.Unstructured) error {

@@ -2,6 +2,7 @@ package meshbackends_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -427,4 +428,124 @@ var _ = Describe("Mesh backends", Ordered, func() {
 			g.Expect(opened(g)).To(HaveLen(1))
 		}).Should(Succeed())
 	})
+
+	It("deactivates one mesh at a time without an error loop, touching no other backend's objects, and converges when it comes back", func() {
+		// Policies enforced by Istio, Linkerd and Cilium at once: cilium-l7 (a workload
+		// target) from the spec above, and one with a Service target (other pods: no shared
+		// Linkerd Server, see docs/guarantees-churn.md).
+		Expect(k8s.Create(ctx, &ztv1.ServiceAccessPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "payment-calls-payment-service"},
+			Spec: ztv1.ServiceAccessPolicySpec{
+				Target: ztv1.Target{Service: "payment"},
+				From:   []ztv1.Caller{{ServiceAccount: "payment"}},
+				Ports:  []ztv1.PortRule{{Port: intstr.FromString("http")}},
+			},
+		})).To(Succeed())
+		meshes := map[string]ztv1.Backend{"Cilium": ztv1.BackendCilium, "Istio": ztv1.BackendIstio, "Linkerd": ztv1.BackendLinkerd}
+		converged := func(g Gomega) {
+			var list ztv1.ServiceAccessPolicyList
+			g.Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(2))
+			for _, p := range list.Items {
+				g.Expect(p.Status.ObservedGeneration).To(Equal(p.Generation))
+				states := map[ztv1.Backend]ztv1.BackendState{}
+				for _, b := range p.Status.Backends {
+					states[b.Name] = b.State
+					if b.State != ztv1.BackendApplied {
+						continue
+					}
+					// Every object the status names exists.
+					g.Expect(b.Objects).NotTo(BeEmpty(), "%s: %s", p.Name, b.Name)
+					for _, o := range b.Objects {
+						live := &unstructured.Unstructured{}
+						live.SetAPIVersion(o.APIVersion)
+						live.SetKind(o.Kind)
+						g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Name}, live)).To(Succeed(), "%s: %s %s", p.Name, o.Kind, o.Name)
+					}
+				}
+				for _, b := range []ztv1.Backend{ztv1.BackendNetworkPolicy, ztv1.BackendIstio, ztv1.BackendLinkerd, ztv1.BackendCilium} {
+					g.Expect(states[b]).To(Equal(ztv1.BackendApplied), "%s: %s", p.Name, b)
+				}
+			}
+		}
+		Eventually(converged).Should(Succeed())
+
+		for _, mesh := range []string{"Cilium", "Istio", "Linkerd"} {
+			By("removing the CRDs of " + mesh)
+			// Converged and quiet: nothing is written any more.
+			quiet := versionsExcept("")
+			Consistently(func() map[string]string { return versionsExcept("") }, 3*time.Second).Should(Equal(quiet))
+			others := versionsExcept(meshes[mesh])
+			Expect(others).NotTo(BeEmpty())
+			errorsBefore := reconcileErrors()
+			Expect(envtest.UninstallCRDs(cfg, envtest.CRDInstallOptions{Paths: crds[mesh], ErrorIfPathMissing: true})).To(Succeed())
+			Eventually(func(g Gomega) {
+				var list ztv1.ServiceAccessPolicyList
+				g.Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+				for _, p := range list.Items {
+					g.Expect(backendStateOf(g, p.Name, meshes[mesh])).To(Equal(ztv1.BackendNotInstalled), p.Name)
+					for b := range maps.Values(meshes) {
+						if b != meshes[mesh] {
+							g.Expect(backendStateOf(g, p.Name, b)).To(Equal(ztv1.BackendApplied), "%s: %s", p.Name, b)
+						}
+					}
+				}
+			}).Should(Succeed())
+			// No error loop: whatever failed while the CRDs went, nothing fails any more.
+			during := reconcileErrors() - errorsBefore
+			settled := reconcileErrors()
+			Consistently(reconcileErrors, 5*time.Second).Should(Equal(settled), "reconciles keep failing without %s", mesh)
+			GinkgoWriter.Printf("%s removed: %.0f failed reconciles while it went, then none in 5s\n", mesh, during)
+			AddReportEntry(mesh+" removed: failed reconciles", during)
+			Expect(during).To(BeNumerically("<=", 10))
+			now := versionsExcept(meshes[mesh])
+			for k, v := range others {
+				Expect(now).To(HaveKeyWithValue(k, v), "%s was written or deleted when %s went", k, mesh)
+			}
+			Expect(now).To(HaveLen(len(others)), "objects of other backends were created when %s went", mesh)
+
+			By("installing " + mesh + " again")
+			install(mesh)
+			Eventually(converged).Should(Succeed())
+			settled = reconcileErrors()
+			Consistently(reconcileErrors, 3*time.Second).Should(Equal(settled), "reconciles keep failing after %s came back", mesh)
+		}
+	})
 })
+
+// versionsExcept returns the resourceVersion of every generated object in ns (of policies
+// and baselines) of every backend but skip, by kind and name.
+func versionsExcept(skip ztv1.Backend) map[string]string {
+	GinkgoHelper()
+	out := map[string]string{}
+	for _, info := range compiler.Backends() {
+		if info.Name == skip || info.Name == ztv1.BackendRBAC {
+			continue
+		}
+		for _, gvk := range info.Kinds {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+			Expect(k8s.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue})).To(Succeed())
+			for _, o := range list.Items {
+				out[gvk.Group+"/"+gvk.Kind+"/"+o.GetName()] = o.GetResourceVersion()
+			}
+		}
+	}
+	return out
+}
+
+// reconcileErrors sums controller_runtime_reconcile_errors_total over every controller of
+// this process.
+func reconcileErrors() float64 {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() == "controller_runtime_reconcile_errors_total" {
+			for _, m := range f.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}

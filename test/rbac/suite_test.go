@@ -1,8 +1,9 @@
 // Package rbac_test checks kubernetesAPI policies end to end against a real API server: the
-// operator runs with the RBAC backend, as a user bound to nothing but the RBAC generated from
-// its markers (config/rbac/role.yaml), and serves the admission webhook of
-// config/webhook/manifests.yaml with the certificate it manages itself (internal/certs).
-// Users with limited permissions (envtest.AddUser) create policies through it.
+// operator runs with the RBAC backend, as its ServiceAccount (the user the chart runs it as)
+// bound to nothing but the RBAC generated from its markers (config/rbac/role.yaml), serves
+// the admission webhook of config/webhook/manifests.yaml with the certificate it manages
+// itself (internal/certs), and is stopped and started again (restart_test.go). Users with
+// limited permissions (envtest.AddUser) create policies through it.
 package rbac_test
 
 import (
@@ -39,13 +40,19 @@ import (
 // certificate Secret is in, and the one config/webhook excludes from the webhook.
 const operatorNamespace = "zerotrust-system"
 
+// operatorUser is who the operator runs as: the ServiceAccount the chart runs it as, whose
+// own writes (the finalizer) the webhook configuration's matchConditions exclude.
+const operatorUser = "system:serviceaccount:" + operatorNamespace + ":zerotrust-operator"
+
 var (
 	env    *envtest.Environment
 	cfg    *rest.Config
 	k8s    client.Client // system:masters
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   = make(chan struct{})
+	// opCfg is the operator's identity; stopOperator stops the operator running.
+	opCfg        *rest.Config
+	stopOperator func()
 )
 
 func TestRBAC(t *testing.T) {
@@ -74,28 +81,11 @@ var _ = BeforeSuite(func() {
 	for _, obj := range generatedRBAC(root) {
 		Expect(k8s.Create(ctx, obj)).To(Succeed(), "creating %T %s", obj, obj.GetName())
 	}
-	opUser, err := env.AddUser(envtest.User{Name: "zerotrust-operator"}, cfg)
+	opUser, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace}}, cfg)
 	Expect(err).NotTo(HaveOccurred())
-	opCfg := opUser.Config()
+	opCfg = opUser.Config()
 	opCfg.QPS, opCfg.Burst = -1, -1
-
-	backends, err := operator.ParseBackends("networkpolicy=on,rbac=on")
-	Expect(err).NotTo(HaveOccurred())
-	wio := &env.WebhookInstallOptions
-	mgr, err := operator.New(ctx, opCfg, operator.Options{
-		MetricsAddr: "0", ProbeAddr: "0", Backends: backends,
-		Webhook: operator.WebhookOptions{
-			Enabled: true, Host: wio.LocalServingHost, Port: wio.LocalServingPort, CertDir: GinkgoT().TempDir(),
-			ManageCerts: true, Namespace: operatorNamespace, ServiceName: "zerotrust-operator-webhook",
-			CertHosts: []string{"127.0.0.1", "localhost"},
-		},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(operator.Run(ctx, mgr)).To(Succeed())
-	}()
+	stopOperator = startOperator(opCfg, env.WebhookInstallOptions.LocalServingPort, false)
 
 	// The operator replaced envtest's CA with its own, and the API server reaches the
 	// webhook through it.
@@ -111,10 +101,41 @@ var _ = BeforeSuite(func() {
 	}).Should(ContainSubstring(`may not be granted`), "the webhook does not answer")
 })
 
+// startOperator runs the operator as the user of config c, serving the webhook on port,
+// and returns what stops it and waits until it has. again: another instance has run in
+// this process before (controller names are taken).
+func startOperator(c *rest.Config, port int, again bool) (stop func()) {
+	GinkgoHelper()
+	backends, err := operator.ParseBackends("networkpolicy=on,rbac=on")
+	Expect(err).NotTo(HaveOccurred())
+	opCtx, cancelOp := context.WithCancel(ctx)
+	mgr, err := operator.New(opCtx, c, operator.Options{
+		MetricsAddr: "0", ProbeAddr: "0", Backends: backends, SkipNameValidation: again,
+		Webhook: operator.WebhookOptions{
+			Enabled: true, Host: env.WebhookInstallOptions.LocalServingHost, Port: port, CertDir: GinkgoT().TempDir(),
+			ManageCerts: true, Namespace: operatorNamespace, ServiceName: "zerotrust-operator-webhook",
+			CertHosts: []string{"127.0.0.1", "localhost"},
+		},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(operator.Run(opCtx, mgr)).To(Succeed())
+	}()
+	return func() {
+		cancelOp()
+		Eventually(done).Should(BeClosed())
+	}
+}
+
 var _ = AfterSuite(func() {
+	if stopOperator != nil {
+		stopOperator()
+	}
 	if cancel != nil {
 		cancel()
-		Eventually(done).Should(BeClosed())
 	}
 	if env != nil {
 		Expect(env.Stop()).To(Succeed())
@@ -143,7 +164,8 @@ func webhookConfiguration(root string) *admissionregistrationv1.ValidatingWebhoo
 		Expect(yaml.Unmarshal(b, vwc)).To(Succeed())
 		Expect(vwc.Webhooks).To(HaveLen(1))
 		Expect(vwc.Webhooks[0].NamespaceSelector.MatchExpressions[0].Values).To(ConsistOf(operatorNamespace))
-		Expect(vwc.Webhooks[0].MatchConditions).NotTo(BeEmpty())
+		Expect(vwc.Webhooks[0].MatchConditions).To(ContainElement(HaveField("Expression", ContainSubstring("'"+operatorUser+"'"))),
+			"the configuration does not exclude the operator's own writes as the user this suite runs it as")
 		return vwc
 	}
 	Fail("config/default/zerotrust-operator.yaml holds no ValidatingWebhookConfiguration")
@@ -151,12 +173,12 @@ func webhookConfiguration(root string) *admissionregistrationv1.ValidatingWebhoo
 }
 
 // generatedRBAC is config/rbac/role.yaml (the ClusterRole and the Role of the operator's
-// namespace), bound to the user "zerotrust-operator".
+// namespace), bound to the operator's ServiceAccount (operatorUser).
 func generatedRBAC(root string) []client.Object {
 	data, err := os.ReadFile(filepath.Join(root, "config", "rbac", "role.yaml"))
 	Expect(err).NotTo(HaveOccurred())
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
-	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "zerotrust-operator"}}
+	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: operatorNamespace, Name: "zerotrust-operator"}}
 	var out []client.Object
 	for {
 		var meta metav1.TypeMeta
