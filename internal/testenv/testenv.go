@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -52,6 +53,9 @@ type Options struct {
 }
 
 // Start starts an API server with the project's CRDs. Stop it with env.Stop().
+// StartTimeout is how long an API server of the tests may take to start.
+const StartTimeout = 2 * time.Minute
+
 func Start(opts Options) (*envtest.Environment, *rest.Config, error) {
 	assets, err := AssetsDir()
 	if err != nil {
@@ -61,6 +65,9 @@ func Start(opts Options) (*envtest.Environment, *rest.Config, error) {
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     append([]string{filepath.Join(RepoRoot(), "config", "crd", "bases")}, opts.ExtraCRDPaths...),
 		ErrorIfCRDPathMissing: true,
+		// go test runs packages side by side on CI's few cores, each starting an API server
+		// of its own: give one more than envtest's 20 s to come up.
+		ControlPlaneStartTimeout: StartTimeout,
 	}
 	if opts.Webhooks != nil {
 		env.WebhookInstallOptions = *opts.Webhooks

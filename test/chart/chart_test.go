@@ -73,7 +73,7 @@ func run(m *testing.M) int {
 	crdDir := filepath.Join(testenv.RepoRoot(), "test", "crds")
 	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: []string{
 		filepath.Join(crdDir, "prometheus-operator"), filepath.Join(crdDir, "cert-manager"),
-	}, ErrorIfCRDPathMissing: true}
+	}, ErrorIfCRDPathMissing: true, ControlPlaneStartTimeout: testenv.StartTimeout}
 	if cfg, err = env.Start(); err != nil {
 		_ = env.Stop()
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
