@@ -37,10 +37,12 @@ var _ = Describe("bad input", func() {
 			"two target kinds": func(sp *ztv1.ServiceAccessPolicySpec) {
 				sp.Target.Workload = &ztv1.WorkloadReference{Kind: ztv1.WorkloadDeployment, Name: "inventory"}
 			},
-			"port 0":           func(sp *ztv1.ServiceAccessPolicySpec) { sp.Ports[0].Port = intstr.FromInt32(0) },
-			"no callers":       func(sp *ztv1.ServiceAccessPolicySpec) { sp.From = []ztv1.Caller{} },
-			"an unknown mode":  func(sp *ztv1.ServiceAccessPolicySpec) { sp.Mode = "Block" },
-			"a cidr namespace": func(sp *ztv1.ServiceAccessPolicySpec) { sp.From[0] = ztv1.Caller{CIDR: "0.0.0.0/0", Namespace: s.payments} },
+			"port 0":          func(sp *ztv1.ServiceAccessPolicySpec) { sp.Ports[0].Port = intstr.FromInt32(0) },
+			"no callers":      func(sp *ztv1.ServiceAccessPolicySpec) { sp.From = []ztv1.Caller{} },
+			"an unknown mode": func(sp *ztv1.ServiceAccessPolicySpec) { sp.Mode = "Block" },
+			"a cidr namespace": func(sp *ztv1.ServiceAccessPolicySpec) {
+				sp.From[0] = ztv1.Caller{CIDR: "0.0.0.0/0", Namespace: s.payments}
+			},
 			"an empty window": func(sp *ztv1.ServiceAccessPolicySpec) {
 				sp.Schedule = &ztv1.Schedule{Windows: []ztv1.Window{{Start: "09:00", End: "09:00"}}}
 			},
@@ -168,4 +170,3 @@ var _ = Describe("bad input", func() {
 			}, 1),
 	)
 })
-
