@@ -57,7 +57,7 @@ func Tampering(live client.Object) []Change {
 		var fields []string
 		if e.FieldsV1 != nil {
 			var tree map[string]any
-			if err := json.Unmarshal(e.FieldsV1.Raw, &tree); err == nil {
+			if err := json.Unmarshal(e.FieldsV1.GetRawBytes(), &tree); err == nil {
 				fields = fieldPaths(tree, "")
 			}
 		}

@@ -272,7 +272,9 @@ func CheckNarrow(t *testing.T, c fuzzgen.Case, out *compiler.Output) {
 			if ingress && obj.Namespace != ns {
 				fail(o, "an ingress object outside the policy's namespace")
 			}
-			if isEmpty(&obj.Spec.PodSelector) && !(ingress && emptyTarget) && !(!ingress && emptyCaller) {
+			// An ingress object selects the target's pods, an egress one the callers'.
+			mayBeEmpty := (ingress && emptyTarget) || (!ingress && emptyCaller)
+			if isEmpty(&obj.Spec.PodSelector) && !mayBeEmpty {
 				fail(o, "selects every pod of its namespace, and the policy writes no empty selector")
 			}
 			var peers []networkingv1.NetworkPolicyPeer
