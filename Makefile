@@ -113,6 +113,14 @@ run: manifests generate ## Run the operator against the current kubeconfig, or a
 bench: ## Scale benchmark (BENCH_POLICIES, BENCH_OUT).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go run ./test/bench
 
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz: ## Run each compiler fuzz target for FUZZTIME (default 60s); a failing input is saved under internal/compiler/testdata/fuzz.
+	@for t in FuzzCompile FuzzRender FuzzValidate; do \
+		echo "== $$t ($(FUZZTIME))"; \
+		go test ./internal/compiler/ -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; \
+	done
+
 ##@ Tools
 
 .PHONY: controller-gen

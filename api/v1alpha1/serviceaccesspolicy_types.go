@@ -7,9 +7,9 @@ import (
 
 // ServiceAccessPolicySpec says which callers may reach one target, on which ports and
 // endpoints, in which mode and for how long.
-// +kubebuilder:validation:XValidation:rule="!has(self.target.external) || self.from.all(f, !has(f.namespace) && !has(f.cidr))",message="from: an external target opens egress of callers in this namespace only: remove namespace and cidr from every from entry"
-// +kubebuilder:validation:XValidation:rule="!has(self.target.kubernetesAPI) || self.from.all(f, has(f.serviceAccount) || has(f.workload))",message="from: a kubernetesAPI target is reached by ServiceAccounts: every from entry must set serviceAccount, or workload (the ServiceAccount it runs as)"
-// +kubebuilder:validation:XValidation:rule="!has(self.target.kubernetesAPI) || !has(self.ports)",message="ports: a kubernetesAPI target takes no ports; list the API rules in target.kubernetesAPI.rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.target.external) || self.from.all(f, !has(f.namespace) && !has(f.cidr))",message="an external target opens egress of callers in this namespace only: remove namespace and cidr from every from entry",fieldPath=".from",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.target.kubernetesAPI) || self.from.all(f, has(f.serviceAccount) || has(f.workload))",message="a kubernetesAPI target is reached by ServiceAccounts: every from entry must set serviceAccount, or workload (the ServiceAccount it runs as)",fieldPath=".from",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!has(self.target.kubernetesAPI) || !has(self.ports)",message="a kubernetesAPI target takes no ports; list the API rules in spec.target.kubernetesAPI.rules",fieldPath=".ports",reason=FieldValueForbidden
 type ServiceAccessPolicySpec struct {
 	// target is what the policy opens: exactly one of service, workload, podSelector,
 	// kubernetesAPI or external. It always lives in the policy's namespace.
@@ -139,7 +139,7 @@ type ExternalTarget struct {
 // Caller is one caller identity. Exactly one of service, workload, serviceAccount,
 // podSelector and cidr is set, or namespace alone (every workload of that namespace).
 // +kubebuilder:validation:XValidation:rule="[has(self.service), has(self.workload), has(self.serviceAccount), has(self.podSelector), has(self.cidr)].filter(x, x).size() == 1 || ([has(self.service), has(self.workload), has(self.serviceAccount), has(self.podSelector), has(self.cidr)].filter(x, x).size() == 0 && has(self.namespace))",message="each from entry must set exactly one of service, workload, serviceAccount, podSelector or cidr, or namespace alone"
-// +kubebuilder:validation:XValidation:rule="!(has(self.cidr) && has(self.namespace))",message="cidr is a caller outside the cluster and takes no namespace"
+// +kubebuilder:validation:XValidation:rule="!(has(self.cidr) && has(self.namespace))",message="cidr is a caller outside the cluster and takes no namespace",fieldPath=".namespace",reason=FieldValueForbidden
 type Caller struct {
 	// service selects the pods behind this Service.
 	// +optional
@@ -182,7 +182,7 @@ type Caller struct {
 type Protocol string
 
 // PortRule is one port of the target, with optional L7 rules.
-// +kubebuilder:validation:XValidation:rule="!has(self.http) || self.protocol == 'TCP'",message="http rules apply to TCP ports only"
+// +kubebuilder:validation:XValidation:rule="!has(self.http) || self.protocol == 'TCP'",message="http rules apply to TCP ports only",fieldPath=".http",reason=FieldValueForbidden
 type PortRule struct {
 	// port is a Service port name or number for a Service target, otherwise a container port
 	// name or number.
@@ -253,7 +253,7 @@ type Day string
 
 // Window is a daily time range on some days of the week. A window whose end is before its
 // start runs past midnight into the next day.
-// +kubebuilder:validation:XValidation:rule="self.start != self.end",message="start and end must differ"
+// +kubebuilder:validation:XValidation:rule="self.start != self.end",message="start and end must differ",fieldPath=".end",reason=FieldValueInvalid
 type Window struct {
 	// days on which the window opens; empty means every day.
 	// +optional

@@ -112,7 +112,7 @@ type RBACException struct {
 }
 
 // BaselineNetwork is the NetworkPolicy part of a baseline.
-// +kubebuilder:validation:XValidation:rule="!has(self.dns) || (has(self.allowDNS) && self.allowDNS)",message="dns sets where allowDNS lets pods send name lookups: set allowDNS: true as well"
+// +kubebuilder:validation:XValidation:rule="!has(self.dns) || (has(self.allowDNS) && self.allowDNS)",message="dns sets where allowDNS lets pods send name lookups: set allowDNS: true as well",fieldPath=".allowDNS",reason=FieldValueRequired
 type BaselineNetwork struct {
 	// defaultDeny lists the directions denied unless a ServiceAccessPolicy allows them.
 	// +optional

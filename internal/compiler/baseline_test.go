@@ -299,7 +299,7 @@ func TestValidateBaselineDNS(t *testing.T) {
 	}{
 		"valid": {network: ztv1.BaselineNetwork{AllowDNS: true, DNS: &ztv1.BaselineDNS{Namespace: "dns",
 			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "coredns"}}, NodeLocalAddresses: []string{"169.254.20.10", "fd00::10"}}}},
-		"dns without allowDNS": {network: ztv1.BaselineNetwork{DNS: &ztv1.BaselineDNS{Namespace: "dns"}}, field: "spec.network"},
+		"dns without allowDNS": {network: ztv1.BaselineNetwork{DNS: &ztv1.BaselineDNS{Namespace: "dns"}}, field: "spec.network.allowDNS"},
 		"a namespace that is no name": {network: ztv1.BaselineNetwork{AllowDNS: true, DNS: &ztv1.BaselineDNS{Namespace: "Kube_System"}},
 			field: "spec.network.dns.namespace"},
 		"an unknown selector operator": {network: ztv1.BaselineNetwork{AllowDNS: true, DNS: &ztv1.BaselineDNS{PodSelector: &metav1.LabelSelector{

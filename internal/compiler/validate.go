@@ -49,7 +49,7 @@ func Validate(p *ztv1.ServiceAccessPolicy) field.ErrorList {
 	if p.Name == "" {
 		errs = append(errs, field.Required(md.Child("name"), ""))
 	} else if len(p.Name) > 63 {
-		errs = append(errs, field.TooLong(md.Child("name"), p.Name, 63))
+		errs = append(errs, field.Invalid(md.Child("name"), p.Name, nameTooLong))
 	} else {
 		for _, msg := range validation.IsDNS1123Subdomain(p.Name) {
 			errs = append(errs, field.Invalid(md.Child("name"), p.Name, msg))
@@ -64,20 +64,20 @@ func Validate(p *ztv1.ServiceAccessPolicy) field.ErrorList {
 	errs = append(errs, validateTarget(&spec.Target, sp.Child("target"))...)
 
 	fp := sp.Child("from")
-	if len(spec.From) == 0 {
-		errs = append(errs, field.Required(fp, "list at least one caller"))
-	} else if len(spec.From) > 32 {
-		errs = append(errs, field.TooMany(fp, len(spec.From), 32))
-	}
+	errs = append(errs, sizeOf(fp, spec.From == nil, len(spec.From), 1, 32, "list at least one caller")...)
+	external, api := false, false
 	for i := range spec.From {
 		c := &spec.From[i]
 		errs = append(errs, validateCaller(c, fp.Index(i))...)
-		if spec.Target.External != nil && (c.Namespace != "" || c.CIDR != "") {
-			errs = append(errs, field.Invalid(fp.Index(i), "", "an external target opens egress of callers in this namespace only: remove namespace and cidr"))
-		}
-		if spec.Target.KubernetesAPI != nil && c.ServiceAccount == "" && c.Workload == nil {
-			errs = append(errs, field.Invalid(fp.Index(i), "", "a kubernetesAPI target is reached by ServiceAccounts: set serviceAccount, or workload (the ServiceAccount it runs as)"))
-		}
+		external = external || (spec.Target.External != nil && (c.Namespace != "" || c.CIDR != ""))
+		api = api || (spec.Target.KubernetesAPI != nil && c.ServiceAccount == "" && c.Workload == nil)
+	}
+	// The CRD's rules on the whole spec name spec.from (their fieldPath): so does this.
+	if external {
+		errs = append(errs, field.Forbidden(fp, "an external target opens egress of callers in this namespace only: remove namespace and cidr from every from entry"))
+	}
+	if api {
+		errs = append(errs, field.Invalid(fp, "", "a kubernetesAPI target is reached by ServiceAccounts: every from entry must set serviceAccount, or workload (the ServiceAccount it runs as)"))
 	}
 
 	pp := sp.Child("ports")
@@ -122,11 +122,7 @@ func validateTarget(t *ztv1.Target, path *field.Path) field.ErrorList {
 	}
 	if t.KubernetesAPI != nil {
 		rp := path.Child("kubernetesAPI", "rules")
-		if len(t.KubernetesAPI.Rules) == 0 {
-			errs = append(errs, field.Required(rp, "list at least one rule"))
-		} else if len(t.KubernetesAPI.Rules) > 16 {
-			errs = append(errs, field.TooMany(rp, len(t.KubernetesAPI.Rules), 16))
-		}
+		errs = append(errs, sizeOf(rp, t.KubernetesAPI.Rules == nil, len(t.KubernetesAPI.Rules), 1, 16, "list at least one rule")...)
 		for i, r := range t.KubernetesAPI.Rules {
 			if len(r.APIGroups) == 0 {
 				errs = append(errs, field.Required(rp.Index(i).Child("apiGroups"), `list at least one API group ("" is the core group)`))
@@ -141,11 +137,7 @@ func validateTarget(t *ztv1.Target, path *field.Path) field.ErrorList {
 	}
 	if t.External != nil {
 		cp := path.Child("external", "cidrs")
-		if len(t.External.CIDRs) == 0 {
-			errs = append(errs, field.Required(cp, "list at least one CIDR"))
-		} else if len(t.External.CIDRs) > 32 {
-			errs = append(errs, field.TooMany(cp, len(t.External.CIDRs), 32))
-		}
+		errs = append(errs, sizeOf(cp, t.External.CIDRs == nil, len(t.External.CIDRs), 1, 32, "list at least one CIDR")...)
 		for i, c := range t.External.CIDRs {
 			errs = append(errs, validateCIDR(cp.Index(i), c)...)
 		}
@@ -165,7 +157,7 @@ func validateCaller(c *ztv1.Caller, path *field.Path) field.ErrorList {
 		errs = append(errs, field.Invalid(path, "", "each from entry must set exactly one of service, workload, serviceAccount, podSelector or cidr, or namespace alone"))
 	}
 	if c.CIDR != "" && c.Namespace != "" {
-		errs = append(errs, field.Invalid(path, "", "cidr is a caller outside the cluster and takes no namespace"))
+		errs = append(errs, field.Forbidden(path.Child("namespace"), "cidr is a caller outside the cluster and takes no namespace"))
 	}
 	if c.Service != "" {
 		errs = append(errs, serviceName(path.Child("service"), c.Service)...)
@@ -173,7 +165,9 @@ func validateCaller(c *ztv1.Caller, path *field.Path) field.ErrorList {
 	if c.Workload != nil {
 		errs = append(errs, validateWorkloadRef(c.Workload, path.Child("workload"))...)
 	}
-	if c.ServiceAccount != "" {
+	if len(c.ServiceAccount) > 253 {
+		errs = append(errs, field.TooLong(path.Child("serviceAccount"), c.ServiceAccount, 253))
+	} else if c.ServiceAccount != "" {
 		for _, msg := range validation.IsDNS1123Subdomain(c.ServiceAccount) {
 			errs = append(errs, field.Invalid(path.Child("serviceAccount"), c.ServiceAccount, msg))
 		}
@@ -207,7 +201,7 @@ func validatePort(p *ztv1.PortRule, path *field.Path) field.ErrorList {
 		errs = append(errs, enum(path.Child("protocol"), string(p.Protocol), protocols)...)
 	}
 	if len(p.HTTP) > 0 && protocolOf(p.Protocol) != "TCP" {
-		errs = append(errs, field.Invalid(path.Child("http"), "", "http rules apply to TCP ports only"))
+		errs = append(errs, field.Forbidden(path.Child("http"), "http rules apply to TCP ports only"))
 	}
 	for i, h := range p.HTTP {
 		hp := path.Child("http").Index(i)
@@ -245,7 +239,7 @@ func validateSchedule(s *ztv1.Schedule, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(wp.Index(i).Child("end"), w.End, "must be HH:MM (24-hour clock) or 24:00"))
 		}
 		if w.Start == w.End {
-			errs = append(errs, field.Invalid(wp.Index(i), "", "start and end must differ"))
+			errs = append(errs, field.Invalid(wp.Index(i).Child("end"), w.End, "start and end must differ"))
 		}
 	}
 	return errs
@@ -258,7 +252,7 @@ func ValidateBaseline(b *ztv1.ZeroTrustBaseline) field.ErrorList {
 	if b.Name == "" {
 		errs = append(errs, field.Required(field.NewPath("metadata", "name"), ""))
 	} else if len(b.Name) > 63 {
-		errs = append(errs, field.TooLong(field.NewPath("metadata", "name"), b.Name, 63))
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), b.Name, nameTooLong))
 	}
 	sp := field.NewPath("spec")
 	if b.Spec.NamespaceSelector == nil {
@@ -296,7 +290,7 @@ func validateDNS(n *ztv1.BaselineNetwork, path *field.Path) field.ErrorList {
 	}
 	var errs field.ErrorList
 	if !n.AllowDNS {
-		errs = append(errs, field.Invalid(path, "", "dns sets where allowDNS lets pods send name lookups: set allowDNS: true as well"))
+		errs = append(errs, field.Required(path.Child("allowDNS"), "dns sets where allowDNS lets pods send name lookups: set allowDNS: true as well"))
 	}
 	dp := path.Child("dns")
 	if d.Namespace != "" && (len(d.Namespace) > 63 || !namespaceNameRE.MatchString(d.Namespace)) {
@@ -342,11 +336,7 @@ func validateRBACAllow(allow []ztv1.RBACException, path *field.Path) field.Error
 		if e.Resource == "" {
 			errs = append(errs, field.Required(ep.Child("resource"), "name the resource, e.g. pods/exec"))
 		}
-		if len(e.Verbs) == 0 {
-			errs = append(errs, field.Required(ep.Child("verbs"), "list the verbs allowed; empty does not mean every verb"))
-		} else if len(e.Verbs) > 16 {
-			errs = append(errs, field.TooMany(ep.Child("verbs"), len(e.Verbs), 16))
-		}
+		errs = append(errs, sizeOf(ep.Child("verbs"), e.Verbs == nil, len(e.Verbs), 1, 16, "list the verbs allowed; empty does not mean every verb")...)
 		verbs := map[string]bool{}
 		for j, v := range e.Verbs {
 			switch {
@@ -376,6 +366,24 @@ func FormatFieldErrors(errs field.ErrorList) []string {
 		out = append(out, e.Field+": "+body)
 	}
 	return out
+}
+
+// nameTooLong is the message of the CRDs' rule on metadata.name.
+const nameTooLong = "must be at most 63 characters: it is a label value on every generated object"
+
+// sizeOf checks the size of a list as the schema's minItems and maxItems do, with the same
+// kinds of error: a missing required list is Required, an empty one Invalid, a long one
+// TooMany.
+func sizeOf(path *field.Path, missing bool, n, lowest, highest int, detail string) field.ErrorList {
+	switch {
+	case missing && lowest > 0:
+		return field.ErrorList{field.Required(path, detail)}
+	case n < lowest:
+		return field.ErrorList{field.Invalid(path, n, detail)}
+	case n > highest:
+		return field.ErrorList{field.TooMany(path, n, highest)}
+	}
+	return nil
 }
 
 func serviceName(path *field.Path, name string) field.ErrorList {

@@ -26,7 +26,15 @@ func TestCRDValidation(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	e, restCfg, err := testenv.Start(testenv.Options{})
+	// The mesh CRDs too: the objects generated from the fuzz corpus are dry-run for every
+	// backend (dryrun_test.go).
+	mesh, err := testenv.MeshCRDs()
+	Expect(err).NotTo(HaveOccurred())
+	var extra []string
+	for _, paths := range mesh {
+		extra = append(extra, paths...)
+	}
+	e, restCfg, err := testenv.Start(testenv.Options{ExtraCRDPaths: extra})
 	Expect(err).NotTo(HaveOccurred())
 	env = e
 	Expect(ztv1.AddToScheme(scheme.Scheme)).To(Succeed())

@@ -14,6 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/rbacguard"
 )
 
 var getConfig = authorizationv1.ResourceAttributes{Resource: "configmaps", Verb: "get", Name: "app-config"}
@@ -105,9 +107,14 @@ var _ = Describe("the deny list, at admission", func() {
 	// The cluster admin holds every permission, so only the deny list can refuse these.
 	DescribeTable("refuses every entry, even to a cluster admin",
 		func(r rbacv1.PolicyRule, message string) {
-			err := k8s.Create(ctx, apiPolicy(ns, "denied", []rbacv1.PolicyRule{r}, "app"))
+			p := apiPolicy(ns, "denied", []rbacv1.PolicyRule{r}, "app")
+			err := k8s.Create(ctx, p)
 			Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
 			Expect(err.Error()).To(ContainSubstring("spec.target.kubernetesAPI.rules[0]." + message + " may not be granted"))
+			// Exactly the words the operator puts in status for such a policy (package
+			// rbacguard), each naming its field, and nothing else.
+			Expect(err.Error()).To(Equal(`admission webhook "serviceaccesspolicies.zerotrust.dev" denied the request: ` +
+				compiler.ForbiddenMessage(rbacguard.Check(p.Spec.Target.KubernetesAPI.Rules, nil), ns)))
 		},
 		Entry("* in verbs", rule(s(""), s("configmaps"), s("*")), `verbs: "*"`),
 		Entry("* in resources", rule(s(""), s("*"), s("get")), `resources: "*"`),
