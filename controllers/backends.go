@@ -28,6 +28,7 @@ import (
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/writer"
 )
 
 // BackendMode is how a flag sets a backend: auto (on when its CRDs are served), on, off.
@@ -287,7 +288,7 @@ func (b *Backends) activate(added []ztv1.Backend) error {
 			return fmt.Errorf("creating the cache of backend %s: %w", backend, err)
 		}
 		for _, gvk := range compiler.BackendKinds(backend) {
-			if err := c.IndexField(context.Background(), NewChild(gvk), IndexOwner, ownerIndex); err != nil {
+			if err := c.IndexField(context.Background(), writer.NewChild(gvk), writer.IndexOwner, writer.OwnerIndex); err != nil {
 				b.mu.Unlock()
 				return err
 			}
@@ -404,7 +405,7 @@ func controllerOptions(workers int, skipNameValidation bool) controller.Options 
 // own writes, own), and then reconcile everything list returns, so that existing policies
 // or baselines get the backend's objects.
 func watchActivated(mgr ctrl.Manager, ctl controller.Controller, backends *Backends, resync chan<- event.GenericEvent,
-	own *ownWrites, toRequests func(context.Context, client.Object) []reconcile.Request,
+	w *writer.Writer, toRequests func(context.Context, client.Object) []reconcile.Request,
 	list func(context.Context) ([]client.Object, error)) error {
 	// Reconcile everything once the caches serve reads (at start-up they do not yet).
 	resyncAll := func(why string) {
@@ -426,8 +427,8 @@ func watchActivated(mgr ctrl.Manager, ctl controller.Controller, backends *Backe
 	backends.OnChange(func() { resyncAll("a backend came or went") })
 	return backends.OnInstall(func(backend ztv1.Backend, kindCache cache.Cache) error {
 		for _, gvk := range compiler.BackendKinds(backend) {
-			if err := ctl.Watch(source.Kind(kindCache, NewChild(gvk),
-				handler.EnqueueRequestsFromMapFunc(toRequests), own.predicate(gvk))); err != nil {
+			if err := ctl.Watch(source.Kind(kindCache, writer.NewChild(gvk),
+				handler.EnqueueRequestsFromMapFunc(toRequests), w.Predicate(gvk))); err != nil {
 				return fmt.Errorf("watching %s: %w", gvk.Kind, err)
 			}
 		}

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -29,8 +28,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/writer"
 )
 
 // Finalizer lets the operator remove generated objects in other namespaces, which
@@ -56,8 +55,8 @@ type ServiceAccessPolicyReconciler struct {
 	// Backends says which backends run; Options.Backends is replaced by its Active list.
 	Backends *Backends
 
-	own        ownWrites
-	writes     lastWrites
+	// w writes everything the reconciler writes, and knows its own writes.
+	w          *writer.Writer
 	workloads  *WorkloadCache
 	boundaries *boundaryTimers
 }
@@ -91,12 +90,12 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err
 		}
-		r.writes.forget(req.NamespacedName)
+		r.w.Forget(req.NamespacedName)
 		r.boundaries.stop(req.NamespacedName)
 		return ctrl.Result{}, r.removeOrphans(ctx, req.NamespacedName)
 	}
 	if !policy.DeletionTimestamp.IsZero() {
-		r.writes.forget(req.NamespacedName)
+		r.w.Forget(req.NamespacedName)
 		r.boundaries.stop(req.NamespacedName)
 		return ctrl.Result{}, r.finalize(ctx, policy)
 	}
@@ -113,17 +112,17 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 	// next boundary runs.
 	r.boundaries.set(req.NamespacedName, out.NextTransition)
 
-	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name), r.Backends)
+	live, err := r.w.List(ctx, writer.PolicyOwnerKey(policy.Namespace, policy.Name), r.Backends)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing generated objects: %w", err)
 	}
 	if elsewhere(policy.Namespace, out, live) {
-		if err := r.ensureFinalizer(ctx, policy); err != nil {
+		if err := r.w.AddFinalizer(ctx, policy, Finalizer); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 	}
 	applyErrs := r.applyAll(ctx, policy, out, live)
-	if err := pruneChildren(ctx, r.Client, live, policy.Name, &r.own); err != nil {
+	if err := r.w.Prune(ctx, live, policy.Name); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing stale objects: %w", err)
 	}
 	if err := r.report(ctx, policy, out, applyErrs); err != nil {
@@ -143,7 +142,7 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 // namespace. Only those need the finalizer: the others carry an ownerReference to the
 // policy, and the garbage collector removes them with it. Sparing the finalizer spares
 // most policies a write (docs/performance.md).
-func elsewhere(namespace string, out *compiler.Output, live map[childKey]client.Object) bool {
+func elsewhere(namespace string, out *compiler.Output, live writer.Objects) bool {
 	for _, b := range out.Backends {
 		for _, o := range b.Objects {
 			if o.GetNamespace() != namespace {
@@ -152,33 +151,17 @@ func elsewhere(namespace string, out *compiler.Output, live map[childKey]client.
 		}
 	}
 	for k := range live {
-		if k.namespace != namespace {
+		if k.Namespace != namespace {
 			return true
 		}
 	}
 	return false
 }
 
-func (r *ServiceAccessPolicyReconciler) ensureFinalizer(ctx context.Context, policy *ztv1.ServiceAccessPolicy) error {
-	if controllerutil.ContainsFinalizer(policy, Finalizer) {
-		return nil
-	}
-	if last, ok := r.writes.behind(policy); ok && last.finalizer {
-		return nil // added, and on its way to the cache
-	}
-	base := policy.DeepCopy()
-	controllerutil.AddFinalizer(policy, Finalizer)
-	if err := r.Client.Patch(ctx, policy, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
-	}
-	r.writes.finalized(policy)
-	return nil
-}
-
 // applyAll applies what the compiler produced (nothing in DryRun) and removes each applied
 // object from live, leaving there what is stale. Errors are collected per backend: one
 // backend's failure does not stop the others.
-func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, live map[childKey]client.Object) map[ztv1.Backend]error {
+func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, live writer.Objects) map[ztv1.Backend]error {
 	errs := map[ztv1.Backend]error{}
 	if out.DryRun {
 		return errs
@@ -191,13 +174,11 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 	for _, b := range out.Backends {
 		for _, obj := range b.Objects {
 			switch {
-			case isShared(obj):
-				current, err := r.sharedCurrent(ctx, obj, live)
-				if err != nil {
+			case writer.IsShared(obj):
+				if err := r.w.Share(ctx, obj, live, owner, r.Backends); err != nil {
 					errs[b.Backend] = err
 					continue
 				}
-				shareWith(obj, current, owner)
 			case obj.GetNamespace() == policy.Namespace:
 				// Cross-namespace owner references are not allowed; the finalizer covers those.
 				obj.SetOwnerReferences([]metav1.OwnerReference{owner})
@@ -206,76 +187,31 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 		if errs[b.Backend] != nil {
 			continue
 		}
-		if err := applyChildren(ctx, r.Client, b.Objects, live, &r.own, r.driftEvent(policy)); err != nil {
+		if err := r.w.Apply(ctx, policy, b.Objects, live); err != nil {
 			errs[b.Backend] = err
 		}
 	}
 	return errs
 }
 
-// driftEvent records a DriftRepaired Warning Event on policy for each repair of someone
-// else's change to what it generated.
-func (r *ServiceAccessPolicyReconciler) driftEvent(policy *ztv1.ServiceAccessPolicy) driftSink {
-	return func(obj client.Object, changes []apply.Change) {
-		if r.Recorder != nil {
-			r.Recorder.Eventf(policy, obj, corev1.EventTypeWarning, ReasonDriftRepaired, driftAction(changes), "%s", driftMessage(obj, changes))
-		}
-	}
-}
-
-// sharedCurrent is shared object obj as the cache holds it (nil when it does not exist),
-// added to live when the policy is not among its owners yet, so that applyChildren
-// compares with it.
-func (r *ServiceAccessPolicyReconciler) sharedCurrent(ctx context.Context, obj client.Object, live map[childKey]client.Object) (client.Object, error) {
-	k := keyOf(obj)
-	if current, ok := live[k]; ok {
-		return current, nil
-	}
-	current := NewChild(k.gvk)
-	err := r.Backends.Reader(k.gvk, r.Client).Get(ctx, client.ObjectKey{Namespace: k.namespace, Name: k.name}, current)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading shared %s %s/%s: %w", k.gvk.Kind, k.namespace, k.name, err)
-	}
-	current.GetObjectKind().SetGroupVersionKind(k.gvk)
-	live[k] = current
-	return current, nil
-}
-
 // report writes status only when it changed, and records an Event when Ready changes.
 func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs map[ztv1.Backend]error) error {
 	now := metav1.NewTime(r.Clock.Now())
-	st := compiler.PolicyStatus(policy, out, applyErrs, policy.Status.Conditions, now)
-	before := readyOf(policy.Status.Conditions)
-	wasActive := policy.Status.Active // the patch below overwrites policy with the response
-	if last, ok := r.writes.behind(policy); ok && last.status {
-		// The cache has not seen the last status written: compute over that one (its
-		// transition times), and write only what changed since.
-		st = compiler.PolicyStatus(policy, out, applyErrs, last.conditions, now)
-		if statusDigest(&st) == last.digest {
-			return nil
-		}
-		before = readyOf(last.conditions)
-	} else if statusIs(policy, &st) {
-		return nil
-	}
-	patch, err := statusPatch(&st)
-	if err != nil {
+	wasActive := policy.Status.Active // the patch overwrites policy with the response
+	prev, st, err := r.w.PolicyStatus(ctx, policy, func(prev []metav1.Condition) ztv1.ServiceAccessPolicyStatus {
+		return compiler.PolicyStatus(policy, out, applyErrs, prev, now)
+	})
+	if err != nil || st == nil {
 		return err
 	}
-	if err := r.Client.Status().Patch(ctx, policy, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return err
-	}
-	r.writes.statusWritten(policy, &st)
+	before := readyOf(prev)
 	after := readyOf(st.Conditions)
-	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) && r.Recorder != nil {
+	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
 		kind := corev1.EventTypeNormal
 		if after.Status != metav1.ConditionTrue {
 			kind = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(policy, nil, kind, after.Reason, "Reconcile", "%s", after.Message)
+		r.w.Event(policy, nil, kind, after.Reason, "Reconcile", after.Message)
 	}
 	if before != nil && after != nil && wasActive != st.Active && (timeReason(before.Reason) || timeReason(after.Reason)) {
 		to := "inactive"
@@ -306,11 +242,11 @@ func readyOf(conds []metav1.Condition) *metav1.Condition {
 // garbage collector would remove them too, but only when it comes round to it; this closes
 // what the policy opened at once.
 func (r *ServiceAccessPolicyReconciler) removeOrphans(ctx context.Context, key client.ObjectKey) error {
-	live, err := listChildren(ctx, r.Client, policyOwnerKey(key.Namespace, key.Name), r.Backends)
+	live, err := r.w.List(ctx, writer.PolicyOwnerKey(key.Namespace, key.Name), r.Backends)
 	if err != nil {
 		return fmt.Errorf("listing objects of a deleted policy: %w", err)
 	}
-	return pruneChildren(ctx, r.Client, live, key.Name, &r.own)
+	return r.w.Prune(ctx, live, key.Name)
 }
 
 // finalize removes everything the policy generated, in every namespace, then the finalizer.
@@ -318,16 +254,14 @@ func (r *ServiceAccessPolicyReconciler) finalize(ctx context.Context, policy *zt
 	if !controllerutil.ContainsFinalizer(policy, Finalizer) {
 		return nil
 	}
-	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name), r.Backends)
+	live, err := r.w.List(ctx, writer.PolicyOwnerKey(policy.Namespace, policy.Name), r.Backends)
 	if err != nil {
 		return fmt.Errorf("listing generated objects: %w", err)
 	}
-	if err := pruneChildren(ctx, r.Client, live, policy.Name, &r.own); err != nil {
+	if err := r.w.Prune(ctx, live, policy.Name); err != nil {
 		return fmt.Errorf("removing generated objects: %w", err)
 	}
-	base := policy.DeepCopy()
-	controllerutil.RemoveFinalizer(policy, Finalizer)
-	return client.IgnoreNotFound(r.Client.Patch(ctx, policy, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
+	return r.w.RemoveFinalizer(ctx, policy, Finalizer)
 }
 
 // specOrDeletion passes policy updates that change what to do: a new generation, or the
@@ -346,6 +280,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		r.Clock = clock.RealClock{}
 	}
 	r.boundaries = &boundaryTimers{clock: r.Clock}
+	r.w = writer.New(r.Client, r.Recorder)
 	workers := r.MaxConcurrentReconciles
 	if workers <= 0 {
 		workers = 4
@@ -375,7 +310,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
 		WithOptions(controllerOptions(workers, r.SkipNameValidation))
 	for _, gvk := range compiler.BuiltinKinds() {
-		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy), builder.WithPredicates(r.own.predicate(gvk)))
+		b = b.Watches(writer.NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy), builder.WithPredicates(r.w.Predicate(gvk)))
 	}
 	// Workload informers hold CachedWorkloads: watched through the informers themselves.
 	for _, k := range workloadKinds {
@@ -403,7 +338,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	}
 	// A backend activated later (its CRDs installed): watch its kinds, then reconcile every
 	// policy so that it gets the backend's objects.
-	return watchActivated(mgr, ctl, r.Backends, resync, &r.own, childToPolicy, func(ctx context.Context) ([]client.Object, error) {
+	return watchActivated(mgr, ctl, r.Backends, resync, r.w, childToPolicy, func(ctx context.Context) ([]client.Object, error) {
 		var list ztv1.ServiceAccessPolicyList
 		if err := c.List(ctx, &list); err != nil {
 			return nil, err

@@ -21,7 +21,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -29,9 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/audit"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/writer"
 )
 
 // Reasons of a ZeroTrustBaseline's Ready condition.
@@ -77,9 +76,8 @@ type ZeroTrustBaselineReconciler struct {
 
 	mu     sync.Mutex
 	audits map[string]auditRun
-	// writes remembers the operator's last write (finalizer or status) of each baseline.
-	writes lastWrites
-	own    ownWrites
+	// w writes everything the reconciler writes, and knows its own writes.
+	w *writer.Writer
 }
 
 // auditRun remembers the last audit of a baseline, to run it again only when due.
@@ -111,26 +109,23 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	// that one's writes: no event of the baseline's own watch waits for its finalizer or
 	// status. Writing on top of the cached copy would fail on its stale resourceVersion, so
 	// the baseline is read from the API server then.
-	if _, behind := r.writes.behind(b); behind {
-		if err := r.APIReader.Get(ctx, req.NamespacedName, b); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
+	if err := r.w.Refresh(ctx, r.APIReader, b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	live, err := listChildren(ctx, r.Client, baselineOwnerKey(b.Name), r.Backends)
+	live, err := r.w.List(ctx, writer.BaselineOwnerKey(b.Name), r.Backends)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing generated objects: %w", err)
 	}
 	if !b.DeletionTimestamp.IsZero() {
-		if err := deleteChildren(ctx, r.Client, live, &r.own); err != nil {
+		if err := r.w.Delete(ctx, live); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing generated objects: %w", err)
 		}
 		r.forget(b.Name)
-		return ctrl.Result{}, r.patchFinalizer(ctx, b, controllerutil.RemoveFinalizer)
+		return ctrl.Result{}, r.w.RemoveFinalizer(ctx, b, Finalizer)
 	}
-	if err := r.patchFinalizer(ctx, b, controllerutil.AddFinalizer); err != nil {
+	if err := client.IgnoreNotFound(r.w.AddFinalizer(ctx, b, Finalizer)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 	}
-	r.writes.wrote(b)
 
 	matched, excluded, selErr := r.selectedNamespaces(ctx, b)
 	if selErr != nil && !isSelectorError(selErr) {
@@ -169,12 +164,8 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 			return objs, nil
 		}}
 	}
-	applyErr := applyPerNamespace(ctx, r.Client, compiled, live, &r.own, func(obj client.Object, changes []apply.Change) {
-		if r.Recorder != nil {
-			r.Recorder.Eventf(b, obj, corev1.EventTypeWarning, ReasonDriftRepaired, driftAction(changes), "%s", driftMessage(obj, changes))
-		}
-	})
-	if err := deleteChildren(ctx, r.Client, live, &r.own); err != nil {
+	applyErr := applyPerNamespace(ctx, r.w, b, compiled, live)
+	if err := r.w.Delete(ctx, live); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing objects from namespaces that left the selection: %w", err)
 	}
 	findings, err := r.audit(ctx, b, matched, all.Items)
@@ -196,19 +187,20 @@ type compiledNamespace struct {
 	compile func() ([]client.Object, error)
 }
 
-// applyPerNamespace compiles and applies the objects of each namespace (applyChildren),
+// applyPerNamespace compiles and applies the objects of each namespace (writer.Apply, with
+// DriftRepaired Events on baseline),
 // several namespaces at a time: a new baseline over 1000 namespaces is 1000 writes, which
 // one after the other take three times as long as the API server needs. Objects are
 // compiled by the worker that applies them, so that only those in flight are held. What
 // no namespace generated is left in live. It returns the first error.
-func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compiledNamespace, live map[childKey]client.Object, own *ownWrites, drift driftSink) error {
-	// Each namespace gets its own part of live, so that applyChildren needs no lock.
-	liveByNS := map[string]map[childKey]client.Object{}
+func applyPerNamespace(ctx context.Context, w *writer.Writer, baseline client.Object, namespaces []compiledNamespace, live writer.Objects) error {
+	// Each namespace gets its own part of live, so that Apply needs no lock.
+	liveByNS := map[string]writer.Objects{}
 	for k, o := range live {
-		if liveByNS[k.namespace] == nil {
-			liveByNS[k.namespace] = map[childKey]client.Object{}
+		if liveByNS[k.Namespace] == nil {
+			liveByNS[k.Namespace] = writer.Objects{}
 		}
-		liveByNS[k.namespace][k] = o
+		liveByNS[k.Namespace][k] = o
 	}
 	var (
 		mu    sync.Mutex
@@ -235,7 +227,7 @@ func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compil
 				fail(err)
 				return
 			}
-			if err := applyChildren(ctx, c, objs, part, own, drift); err != nil {
+			if err := w.Apply(ctx, baseline, objs, part); err != nil {
 				fail(err)
 			}
 		})
@@ -278,14 +270,6 @@ func (r *ZeroTrustBaselineReconciler) selectedNamespaces(ctx context.Context, b 
 		return nil, nil, selectorError{fmt.Errorf("spec.namespaceSelector: %w", err)}
 	}
 	return selected, excluded, nil
-}
-
-func (r *ZeroTrustBaselineReconciler) patchFinalizer(ctx context.Context, b *ztv1.ZeroTrustBaseline, change func(client.Object, string) bool) error {
-	base := b.DeepCopy()
-	if !change(b, Finalizer) {
-		return nil
-	}
-	return client.IgnoreNotFound(r.Client.Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
 }
 
 // report writes status when it changed and records an Event when Ready changes and when
@@ -333,26 +317,25 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 	// An update, not a merge patch: a patch leaves out counts that are zero on both sides,
 	// and the NAMESPACES and FINDINGS columns would stay empty instead of showing 0.
 	b.Status = *st
-	if err := r.Client.Status().Update(ctx, b); err != nil {
+	if err := r.w.UpdateStatus(ctx, b); err != nil {
 		return err
 	}
-	r.writes.wrote(b)
-	if beforeFindings != st.FindingsCount && r.Recorder != nil {
+	if beforeFindings != st.FindingsCount {
 		kind, note := corev1.EventTypeNormal, "the audit finds no over-privilege"
 		if st.FindingsCount > 0 {
 			kind, note = corev1.EventTypeWarning, fmt.Sprintf("the audit finds %d over-privilege(s): %s; see status.findings", st.FindingsCount, summarize(findings))
 		}
-		r.Recorder.Eventf(b, nil, kind, "Audit", "Audit", "%s", note)
+		r.w.Event(b, nil, kind, "Audit", "Audit", note)
 	}
-	if !slices.Equal(beforeExcluded, st.ExcludedNamespaces) && len(st.ExcludedNamespaces) > 0 && r.Recorder != nil {
-		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SystemNamespacesExcluded", "Select", "%s", compiler.ExcludedMessage(st.ExcludedNamespaces))
+	if !slices.Equal(beforeExcluded, st.ExcludedNamespaces) && len(st.ExcludedNamespaces) > 0 {
+		r.w.Event(b, nil, corev1.EventTypeNormal, "SystemNamespacesExcluded", "Select", compiler.ExcludedMessage(st.ExcludedNamespaces))
 	}
-	if changedReady && r.Recorder != nil {
+	if changedReady {
 		kind := corev1.EventTypeNormal
 		if ready.Status != metav1.ConditionTrue {
 			kind = corev1.EventTypeWarning
 		}
-		r.Recorder.Eventf(b, nil, kind, ready.Reason, "Reconcile", "%s", ready.Message)
+		r.w.Event(b, nil, kind, ready.Reason, "Reconcile", ready.Message)
 	}
 	return nil
 }
@@ -361,6 +344,7 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 // decide the selection; every baseline is re-evaluated, and there are few).
 func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c := mgr.GetClient()
+	r.w = writer.New(r.Client, r.Recorder)
 	resync := make(chan event.GenericEvent, 64)
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("zerotrustbaseline").
@@ -368,7 +352,7 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
 		WithOptions(controllerOptions(2, r.SkipNameValidation))
 	for _, gvk := range compiler.BuiltinKinds() {
-		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline), builder.WithPredicates(r.own.predicate(gvk)))
+		b = b.Watches(writer.NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline), builder.WithPredicates(r.w.Predicate(gvk)))
 	}
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
@@ -413,7 +397,7 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	return watchActivated(mgr, ctl, r.Backends, resync, &r.own, childToBaseline, func(ctx context.Context) ([]client.Object, error) {
+	return watchActivated(mgr, ctl, r.Backends, resync, r.w, childToBaseline, func(ctx context.Context) ([]client.Object, error) {
 		var list ztv1.ZeroTrustBaselineList
 		if err := c.List(ctx, &list); err != nil {
 			return nil, err
