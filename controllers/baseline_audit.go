@@ -125,7 +125,7 @@ func (r *ZeroTrustBaselineReconciler) forget(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.audits, name)
-	r.writes.forget(types.NamespacedName{Name: name})
+	r.w.Forget(types.NamespacedName{Name: name})
 	r.updateMetricLocked()
 }
 

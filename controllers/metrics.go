@@ -14,21 +14,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/writer"
 )
 
 // The operator's own metrics (docs/metrics.md). Every label has a bounded set of values:
 // backends, kinds, Ready reasons, modes; never an object's name or namespace. Reconcile
 // duration and errors are controller-runtime's (controller_runtime_reconcile_time_seconds,
 // controller_runtime_reconcile_errors_total, by controller).
-
-// driftRepairs counts repairs of someone else's change to a generated object: an edit
-// (restored) or a deletion (recreated).
-var driftRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "zerotrust_drift_repairs_total",
-	Help: "Generated objects someone else changed or deleted and the operator put back, by backend and kind. Each has a DriftRepaired Warning Event.",
-}, []string{"backend", "kind"})
 
 // reverifications counts the periodic re-verifications (--reverify-interval) by what was
 // re-verified.
@@ -44,15 +36,10 @@ var scheduleTransitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"to"})
 
 func init() {
-	metrics.Registry.MustRegister(driftRepairs, reverifications, scheduleTransitions)
+	metrics.Registry.MustRegister(reverifications, scheduleTransitions)
 	scheduleTransitions.WithLabelValues("active")
 	scheduleTransitions.WithLabelValues("inactive")
 	// Every series exists from the start, so that rate() and increase() see the first one.
-	for _, b := range compiler.Backends() {
-		for _, gvk := range b.Kinds {
-			driftRepairs.WithLabelValues(model.BackendLabel(b.Name), gvk.Kind)
-		}
-	}
 	for _, kind := range []string{"ServiceAccessPolicy", "ZeroTrustBaseline"} {
 		reverifications.WithLabelValues(kind)
 	}
@@ -128,7 +115,7 @@ func (m *StateMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, gvk := range backends.Kinds() {
 		counts := map[string]int{}
-		l := newChildList(gvk)
+		l := writer.NewChildList(gvk)
 		opts := []client.ListOption{client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue}}
 		if _, ok := l.(*unstructured.UnstructuredList); !ok {
 			opts = append(opts, client.UnsafeDisableDeepCopy)

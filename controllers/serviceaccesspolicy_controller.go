@@ -9,28 +9,18 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/writer"
 )
 
 // Finalizer lets the operator remove generated objects in other namespaces, which
@@ -56,8 +46,8 @@ type ServiceAccessPolicyReconciler struct {
 	// Backends says which backends run; Options.Backends is replaced by its Active list.
 	Backends *Backends
 
-	own        ownWrites
-	writes     lastWrites
+	// w writes everything the reconciler writes, and knows its own writes.
+	w          *writer.Writer
 	workloads  *WorkloadCache
 	boundaries *boundaryTimers
 }
@@ -91,12 +81,12 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err
 		}
-		r.writes.forget(req.NamespacedName)
+		r.w.Forget(req.NamespacedName)
 		r.boundaries.stop(req.NamespacedName)
 		return ctrl.Result{}, r.removeOrphans(ctx, req.NamespacedName)
 	}
 	if !policy.DeletionTimestamp.IsZero() {
-		r.writes.forget(req.NamespacedName)
+		r.w.Forget(req.NamespacedName)
 		r.boundaries.stop(req.NamespacedName)
 		return ctrl.Result{}, r.finalize(ctx, policy)
 	}
@@ -113,17 +103,17 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 	// next boundary runs.
 	r.boundaries.set(req.NamespacedName, out.NextTransition)
 
-	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name), r.Backends)
+	live, err := r.w.List(ctx, writer.PolicyOwnerKey(policy.Namespace, policy.Name), r.Backends)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing generated objects: %w", err)
 	}
 	if elsewhere(policy.Namespace, out, live) {
-		if err := r.ensureFinalizer(ctx, policy); err != nil {
+		if err := r.w.AddFinalizer(ctx, policy, Finalizer); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 	}
 	applyErrs, retry := r.applyAll(ctx, policy, out, live)
-	if err := pruneChildren(ctx, r.Client, live, policy.Name, &r.own); err != nil {
+	if err := r.w.Prune(ctx, live, policy.Name); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing stale objects: %w", err)
 	}
 	if err := r.report(ctx, policy, out, applyErrs); err != nil {
@@ -136,7 +126,7 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 	}
 	// No RequeueAfter for the next boundary: the timer armed above reconciles the policy
 	// then, on the reconciler's clock (boundaries.go). One for a repair that waits
-	// (repairs.go).
+	// (internal/writer/repairs.go).
 	return ctrl.Result{RequeueAfter: retry}, nil
 }
 
@@ -144,7 +134,7 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 // namespace. Only those need the finalizer: the others carry an ownerReference to the
 // policy, and the garbage collector removes them with it. Sparing the finalizer spares
 // most policies a write (docs/performance.md).
-func elsewhere(namespace string, out *compiler.Output, live map[childKey]client.Object) bool {
+func elsewhere(namespace string, out *compiler.Output, live writer.Objects) bool {
 	for _, b := range out.Backends {
 		for _, o := range b.Objects {
 			if o.GetNamespace() != namespace {
@@ -153,34 +143,18 @@ func elsewhere(namespace string, out *compiler.Output, live map[childKey]client.
 		}
 	}
 	for k := range live {
-		if k.namespace != namespace {
+		if k.Namespace != namespace {
 			return true
 		}
 	}
 	return false
 }
 
-func (r *ServiceAccessPolicyReconciler) ensureFinalizer(ctx context.Context, policy *ztv1.ServiceAccessPolicy) error {
-	if controllerutil.ContainsFinalizer(policy, Finalizer) {
-		return nil
-	}
-	if last, ok := r.writes.behind(policy); ok && last.finalizer {
-		return nil // added, and on its way to the cache
-	}
-	base := policy.DeepCopy()
-	controllerutil.AddFinalizer(policy, Finalizer)
-	if err := r.Client.Patch(ctx, policy, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
-	}
-	r.writes.finalized(policy)
-	return nil
-}
-
 // applyAll applies what the compiler produced (nothing in DryRun) and removes each applied
 // object from live, leaving there what is stale. Errors are collected per backend: one
 // backend's failure does not stop the others. retry is when a repair that waits is due
-// (applyChildren).
-func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, live map[childKey]client.Object) (errs map[ztv1.Backend]error, retry time.Duration) {
+// (writer.Writer.Apply).
+func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, live writer.Objects) (errs map[ztv1.Backend]error, retry time.Duration) {
 	errs = map[ztv1.Backend]error{}
 	if out.DryRun {
 		return errs, 0
@@ -193,13 +167,11 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 	for _, b := range out.Backends {
 		for _, obj := range b.Objects {
 			switch {
-			case isShared(obj):
-				current, err := r.sharedCurrent(ctx, obj, live)
-				if err != nil {
+			case writer.IsShared(obj):
+				if err := r.w.Share(ctx, obj, live, owner, r.Backends); err != nil {
 					errs[b.Backend] = err
 					continue
 				}
-				shareWith(obj, current, owner)
 			case obj.GetNamespace() == policy.Namespace:
 				// Cross-namespace owner references are not allowed; the finalizer covers those.
 				obj.SetOwnerReferences([]metav1.OwnerReference{owner})
@@ -208,7 +180,7 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 		if errs[b.Backend] != nil {
 			continue
 		}
-		wait, err := applyChildren(ctx, r.Client, b.Objects, live, &r.own, r.driftEvent(policy))
+		wait, err := r.w.Apply(ctx, policy, b.Objects, live)
 		if err != nil {
 			errs[b.Backend] = err
 		}
@@ -219,104 +191,16 @@ func (r *ServiceAccessPolicyReconciler) applyAll(ctx context.Context, policy *zt
 	return errs, retry
 }
 
-// driftEvent records a DriftRepaired Warning Event on policy for each repair of someone
-// else's change to what it generated.
-func (r *ServiceAccessPolicyReconciler) driftEvent(policy *ztv1.ServiceAccessPolicy) driftSink {
-	return func(obj client.Object, changes []apply.Change) {
-		if r.Recorder != nil {
-			r.Recorder.Eventf(policy, obj, corev1.EventTypeWarning, ReasonDriftRepaired, driftAction(changes), "%s", driftMessage(obj, changes))
-		}
-	}
-}
-
-// sharedCurrent is shared object obj as the cache holds it (nil when it does not exist),
-// added to live when the policy is not among its owners yet, so that applyChildren
-// compares with it.
-func (r *ServiceAccessPolicyReconciler) sharedCurrent(ctx context.Context, obj client.Object, live map[childKey]client.Object) (client.Object, error) {
-	k := keyOf(obj)
-	if current, ok := live[k]; ok {
-		return current, nil
-	}
-	current := NewChild(k.gvk)
-	err := r.Backends.Reader(k.gvk, r.Client).Get(ctx, client.ObjectKey{Namespace: k.namespace, Name: k.name}, current)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading shared %s %s/%s: %w", k.gvk.Kind, k.namespace, k.name, err)
-	}
-	current.GetObjectKind().SetGroupVersionKind(k.gvk)
-	live[k] = current
-	return current, nil
-}
-
-// report writes status only when it changed, and records an Event when Ready changes.
-func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1.ServiceAccessPolicy, out *compiler.Output, applyErrs map[ztv1.Backend]error) error {
-	now := metav1.NewTime(r.Clock.Now())
-	st := compiler.PolicyStatus(policy, out, applyErrs, policy.Status.Conditions, now)
-	before := readyOf(policy.Status.Conditions)
-	wasActive := policy.Status.Active // the patch below overwrites policy with the response
-	if last, ok := r.writes.behind(policy); ok && last.status {
-		// The cache has not seen the last status written: compute over that one (its
-		// transition times), and write only what changed since.
-		st = compiler.PolicyStatus(policy, out, applyErrs, last.conditions, now)
-		if statusDigest(&st) == last.digest {
-			return nil
-		}
-		before = readyOf(last.conditions)
-	} else if statusIs(policy, &st) {
-		return nil
-	}
-	patch, err := statusPatch(&st)
-	if err != nil {
-		return err
-	}
-	if err := r.Client.Status().Patch(ctx, policy, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return err
-	}
-	r.writes.statusWritten(policy, &st)
-	after := readyOf(st.Conditions)
-	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) && r.Recorder != nil {
-		kind := corev1.EventTypeNormal
-		if after.Status != metav1.ConditionTrue {
-			kind = corev1.EventTypeWarning
-		}
-		r.Recorder.Eventf(policy, nil, kind, after.Reason, "Reconcile", "%s", after.Message)
-	}
-	if before != nil && after != nil && wasActive != st.Active && (timeReason(before.Reason) || timeReason(after.Reason)) {
-		to := "inactive"
-		if st.Active {
-			to = "active"
-		}
-		scheduleTransitions.WithLabelValues(to).Inc()
-	}
-	return nil
-}
-
-// timeReason reports whether a Ready reason is the clock's: a schedule or an expiry.
-func timeReason(reason string) bool {
-	return reason == compiler.ReasonOutsideSchedule || reason == compiler.ReasonExpired
-}
-
-func readyOf(conds []metav1.Condition) *metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == ztv1.ConditionReady {
-			return &conds[i]
-		}
-	}
-	return nil
-}
-
 // removeOrphans deletes what a policy that is gone generated. A policy whose objects all
 // live in its own namespace has no finalizer: its objects carry an ownerReference, and the
 // garbage collector would remove them too, but only when it comes round to it; this closes
 // what the policy opened at once.
 func (r *ServiceAccessPolicyReconciler) removeOrphans(ctx context.Context, key client.ObjectKey) error {
-	live, err := listChildren(ctx, r.Client, policyOwnerKey(key.Namespace, key.Name), r.Backends)
+	live, err := r.w.List(ctx, writer.PolicyOwnerKey(key.Namespace, key.Name), r.Backends)
 	if err != nil {
 		return fmt.Errorf("listing objects of a deleted policy: %w", err)
 	}
-	return pruneChildren(ctx, r.Client, live, key.Name, &r.own)
+	return r.w.Prune(ctx, live, key.Name)
 }
 
 // finalize removes everything the policy generated, in every namespace, then the finalizer.
@@ -324,176 +208,12 @@ func (r *ServiceAccessPolicyReconciler) finalize(ctx context.Context, policy *zt
 	if !controllerutil.ContainsFinalizer(policy, Finalizer) {
 		return nil
 	}
-	live, err := listChildren(ctx, r.Client, policyOwnerKey(policy.Namespace, policy.Name), r.Backends)
+	live, err := r.w.List(ctx, writer.PolicyOwnerKey(policy.Namespace, policy.Name), r.Backends)
 	if err != nil {
 		return fmt.Errorf("listing generated objects: %w", err)
 	}
-	if err := pruneChildren(ctx, r.Client, live, policy.Name, &r.own); err != nil {
+	if err := r.w.Prune(ctx, live, policy.Name); err != nil {
 		return fmt.Errorf("removing generated objects: %w", err)
 	}
-	base := policy.DeepCopy()
-	controllerutil.RemoveFinalizer(policy, Finalizer)
-	return client.IgnoreNotFound(r.Client.Patch(ctx, policy, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
-}
-
-// specOrDeletion passes policy updates that change what to do: a new generation, or the
-// start of deletion. Status updates (the reconciler's own) pass nothing.
-var specOrDeletion = predicate.Funcs{
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() ||
-			!e.ObjectNew.GetDeletionTimestamp().IsZero()
-	},
-}
-
-// SetupWithManager wires the watches: policies, what they generate (drift), and what they
-// refer to, each mapped to policies through a field index.
-func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
-	r.boundaries = &boundaryTimers{clock: r.Clock}
-	workers := r.MaxConcurrentReconciles
-	if workers <= 0 {
-		workers = 4
-	}
-	c := mgr.GetClient()
-	workloads, err := NewWorkloadCache(context.Background(), mgr.GetCache())
-	if err != nil {
-		return err
-	}
-	r.workloads = workloads
-	resync := make(chan event.GenericEvent, 1024)
-	b := ctrl.NewControllerManagedBy(mgr).
-		Named("serviceaccesspolicy").
-		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
-		WatchesRawSource(r.boundaries.source()).
-		WatchesRawSource(reverifySource("ServiceAccessPolicy", r.ReverifyInterval, func(ctx context.Context) ([]reconcile.Request, error) {
-			var l ztv1.ServiceAccessPolicyList
-			if err := c.List(ctx, &l); err != nil {
-				return nil, err
-			}
-			out := make([]reconcile.Request, len(l.Items))
-			for i := range l.Items {
-				out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l.Items[i])}
-			}
-			return out, nil
-		})).
-		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
-		WithOptions(controllerOptions(workers, r.SkipNameValidation))
-	for _, gvk := range compiler.BuiltinKinds() {
-		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy), builder.WithPredicates(r.own.predicate(gvk)))
-	}
-	// Workload informers hold CachedWorkloads: watched through the informers themselves.
-	for _, k := range workloadKinds {
-		b = b.WatchesRawSource(&source.Informer{Informer: workloads.Informer(k.kind), Handler: byIndex2(c, workloadRefs(k.kind))})
-	}
-	sa := &metav1.PartialObjectMetadata{}
-	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
-	ctl, err := b.
-		Watches(&corev1.Service{}, byIndex(c, IndexService, func(o client.Object) []string {
-			return []string{nsName(o.GetNamespace(), o.GetName())}
-		})).
-		Watches(sa, byIndex(c, IndexServiceAccount, func(o client.Object) []string {
-			return []string{nsName(o.GetNamespace(), o.GetName())}
-		})).
-		Watches(&corev1.Namespace{}, byIndex(c, IndexNamespace, func(o client.Object) []string {
-			return []string{o.GetName()}
-		})).
-		// Only a baseline's spec decides where egress is denied: its status updates (the
-		// audit's findings) concern no policy.
-		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(baselineToPolicies(c)),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Build(r)
-	if err != nil {
-		return err
-	}
-	// A backend activated later (its CRDs installed): watch its kinds, then reconcile every
-	// policy so that it gets the backend's objects.
-	return watchActivated(mgr, ctl, r.Backends, resync, &r.own, childToPolicy, func(ctx context.Context) ([]client.Object, error) {
-		var list ztv1.ServiceAccessPolicyList
-		if err := c.List(ctx, &list); err != nil {
-			return nil, err
-		}
-		out := make([]client.Object, len(list.Items))
-		for i := range list.Items {
-			out[i] = &list.Items[i]
-		}
-		return out, nil
-	})
-}
-
-// byIndex maps an event to the policies whose index holds one of keys(object).
-func byIndex(c client.Reader, index string, keys func(client.Object) []string) handler.EventHandler {
-	return byIndex2(c, func(o client.Object) map[string][]string { return map[string][]string{index: keys(o)} })
-}
-
-func byIndex2(c client.Reader, refs func(client.Object) map[string][]string) handler.EventHandler {
-	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		var reqs []reconcile.Request
-		seen := map[client.ObjectKey]bool{}
-		for index, keys := range refs(o) {
-			reqs = policiesFor(ctx, c, index, keys, seen, reqs)
-		}
-		return reqs
-	})
-}
-
-// policiesFor appends to reqs the policies whose index holds one of keys, skipping those
-// in seen.
-func policiesFor(ctx context.Context, c client.Reader, index string, keys []string, seen map[client.ObjectKey]bool, reqs []reconcile.Request) []reconcile.Request {
-	for _, k := range keys {
-		var list ztv1.ServiceAccessPolicyList
-		// Only the keys are read: no copies of the cached policies (at start-up every
-		// workload, Service and ServiceAccount event comes through here).
-		if err := c.List(ctx, &list, client.MatchingFields{index: k}, client.UnsafeDisableDeepCopy); err != nil {
-			log.FromContext(ctx).Error(err, "mapping event to policies", "index", index, "key", k)
-			continue
-		}
-		for i := range list.Items {
-			key := client.ObjectKeyFromObject(&list.Items[i])
-			if !seen[key] {
-				seen[key] = true
-				reqs = append(reqs, reconcile.Request{NamespacedName: key})
-			}
-		}
-	}
-	return reqs
-}
-
-// workloadRefs: a workload matters to policies that name it, to policies that name the
-// ServiceAccount its pods run as (its labels are that identity's pod selector), and to
-// policies that resolve its namespace's workloads by label or ServiceAccount.
-func workloadRefs(kind ztv1.WorkloadKind) func(client.Object) map[string][]string {
-	return func(o client.Object) map[string][]string {
-		return map[string][]string{
-			IndexWorkload:       {workloadKey(kind, o.GetNamespace(), o.GetName())},
-			IndexServiceAccount: {nsName(o.GetNamespace(), podServiceAccount(o))},
-			IndexWorkloadsIn:    {o.GetNamespace()},
-		}
-	}
-}
-
-// baselineToPolicies: a baseline decides where egress is denied, so its change concerns the
-// policies with callers in the namespaces it selects. Old and new objects are both mapped.
-func baselineToPolicies(c client.Reader) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		b, ok := o.(*ztv1.ZeroTrustBaseline)
-		if !ok {
-			return nil
-		}
-		sel, err := metav1.LabelSelectorAsSelector(b.Spec.NamespaceSelector)
-		if err != nil {
-			return nil
-		}
-		var nss corev1.NamespaceList
-		if err := c.List(ctx, &nss, client.MatchingLabelsSelector{Selector: sel}); err != nil {
-			log.FromContext(ctx).Error(err, "listing namespaces of baseline", "baseline", klog.KObj(b))
-			return nil
-		}
-		var names []string
-		for _, ns := range nss.Items {
-			names = append(names, ns.Name)
-		}
-		return policiesFor(ctx, c, IndexNamespace, names, map[client.ObjectKey]bool{}, nil)
-	}
+	return r.w.RemoveFinalizer(ctx, policy, Finalizer)
 }

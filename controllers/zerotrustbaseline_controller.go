@@ -3,35 +3,23 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/audit"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/writer"
 )
 
 // Reasons of a ZeroTrustBaseline's Ready condition.
@@ -77,9 +65,8 @@ type ZeroTrustBaselineReconciler struct {
 
 	mu     sync.Mutex
 	audits map[string]auditRun
-	// writes remembers the operator's last write (finalizer or status) of each baseline.
-	writes lastWrites
-	own    ownWrites
+	// w writes everything the reconciler writes, and knows its own writes.
+	w *writer.Writer
 }
 
 // auditRun remembers the last audit of a baseline, to run it again only when due.
@@ -111,26 +98,23 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	// that one's writes: no event of the baseline's own watch waits for its finalizer or
 	// status. Writing on top of the cached copy would fail on its stale resourceVersion, so
 	// the baseline is read from the API server then.
-	if _, behind := r.writes.behind(b); behind {
-		if err := r.APIReader.Get(ctx, req.NamespacedName, b); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
+	if err := r.w.Refresh(ctx, r.APIReader, b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	live, err := listChildren(ctx, r.Client, baselineOwnerKey(b.Name), r.Backends)
+	live, err := r.w.List(ctx, writer.BaselineOwnerKey(b.Name), r.Backends)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing generated objects: %w", err)
 	}
 	if !b.DeletionTimestamp.IsZero() {
-		if err := deleteChildren(ctx, r.Client, live, &r.own); err != nil {
+		if err := r.w.Delete(ctx, live); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing generated objects: %w", err)
 		}
 		r.forget(b.Name)
-		return ctrl.Result{}, r.patchFinalizer(ctx, b, controllerutil.RemoveFinalizer)
+		return ctrl.Result{}, r.w.RemoveFinalizer(ctx, b, Finalizer)
 	}
-	if err := r.patchFinalizer(ctx, b, controllerutil.AddFinalizer); err != nil {
+	if err := client.IgnoreNotFound(r.w.AddFinalizer(ctx, b, Finalizer)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 	}
-	r.writes.wrote(b)
 
 	matched, excluded, selErr := r.selectedNamespaces(ctx, b)
 	if selErr != nil && !isSelectorError(selErr) {
@@ -169,12 +153,8 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 			return objs, nil
 		}}
 	}
-	retry, applyErr := applyPerNamespace(ctx, r.Client, compiled, live, &r.own, func(obj client.Object, changes []apply.Change) {
-		if r.Recorder != nil {
-			r.Recorder.Eventf(b, obj, corev1.EventTypeWarning, ReasonDriftRepaired, driftAction(changes), "%s", driftMessage(obj, changes))
-		}
-	})
-	if err := deleteChildren(ctx, r.Client, live, &r.own); err != nil {
+	retry, applyErr := applyPerNamespace(ctx, r.w, b, compiled, live)
+	if err := r.w.Delete(ctx, live); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing objects from namespaces that left the selection: %w", err)
 	}
 	findings, err := r.audit(ctx, b, matched, all.Items)
@@ -184,96 +164,17 @@ func (r *ZeroTrustBaselineReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	if err := r.report(ctx, b, matched, excluded, sortedSet(overlaps), findings, selErr, applyErr); err != nil {
 		return ctrl.Result{}, fmt.Errorf("updating status: %w", err)
 	}
-	requeue := r.auditInterval()
-	if retry > 0 && retry < requeue {
-		requeue = retry // a repair that waits (repairs.go)
-	}
-	return ctrl.Result{RequeueAfter: requeue}, applyErr
+	return ctrl.Result{RequeueAfter: r.requeueAfter(retry)}, applyErr
 }
 
-// baselineApplyWorkers bounds the namespaces whose objects one reconcile applies at once.
-const baselineApplyWorkers = 16
-
-// compiledNamespace is a namespace a baseline applies to, and how to compile its objects.
-type compiledNamespace struct {
-	name    string
-	compile func() ([]client.Object, error)
+// requeueAfter is when to reconcile again: at the next audit, or when a repair that waits
+// is due (writer.Writer.Apply), whichever comes first.
+func (r *ZeroTrustBaselineReconciler) requeueAfter(retry time.Duration) time.Duration {
+	if next := r.auditInterval(); retry <= 0 || retry > next {
+		return next
+	}
+	return retry
 }
-
-// applyPerNamespace compiles and applies the objects of each namespace (applyChildren),
-// several namespaces at a time: a new baseline over 1000 namespaces is 1000 writes, which
-// one after the other take three times as long as the API server needs. Objects are
-// compiled by the worker that applies them, so that only those in flight are held. What
-// no namespace generated is left in live. It returns the earliest retry of a repair that
-// waits (applyChildren) and the first error.
-func applyPerNamespace(ctx context.Context, c client.Client, namespaces []compiledNamespace, live map[childKey]client.Object, own *ownWrites, drift driftSink) (time.Duration, error) {
-	// Each namespace gets its own part of live, so that applyChildren needs no lock.
-	liveByNS := map[string]map[childKey]client.Object{}
-	for k, o := range live {
-		if liveByNS[k.namespace] == nil {
-			liveByNS[k.namespace] = map[childKey]client.Object{}
-		}
-		liveByNS[k.namespace][k] = o
-	}
-	var (
-		mu    sync.Mutex
-		first error
-		retry time.Duration
-		wg    sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if first == nil {
-			first = err
-		}
-	}
-	sem := make(chan struct{}, baselineApplyWorkers)
-	for _, ns := range namespaces {
-		part := liveByNS[ns.name]
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			objs, err := ns.compile()
-			if err != nil {
-				// Nothing of this namespace is stale: what it holds stays until it compiles.
-				clear(part)
-				fail(err)
-				return
-			}
-			wait, err := applyChildren(ctx, c, objs, part, own, drift)
-			if err != nil {
-				fail(err)
-			}
-			if wait > 0 {
-				mu.Lock()
-				if retry == 0 || wait < retry {
-					retry = wait
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	clear(live)
-	for _, part := range liveByNS {
-		maps.Copy(live, part)
-	}
-	return retry, first
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-type selectorError struct{ error }
-
-func isSelectorError(err error) bool { _, ok := err.(selectorError); return ok }
 
 // selectedNamespaces lists the namespaces b selects and the system namespaces its selector
 // matches but leaves out (compiler.BaselineSelection), both sorted by name.
@@ -292,150 +193,4 @@ func (r *ZeroTrustBaselineReconciler) selectedNamespaces(ctx context.Context, b 
 		return nil, nil, selectorError{fmt.Errorf("spec.namespaceSelector: %w", err)}
 	}
 	return selected, excluded, nil
-}
-
-func (r *ZeroTrustBaselineReconciler) patchFinalizer(ctx context.Context, b *ztv1.ZeroTrustBaseline, change func(client.Object, string) bool) error {
-	base := b.DeepCopy()
-	if !change(b, Finalizer) {
-		return nil
-	}
-	return client.IgnoreNotFound(r.Client.Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
-}
-
-// report writes status when it changed and records an Event when Ready changes and when
-// the system namespaces left out change (to a non-empty list).
-func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTrustBaseline, matched []corev1.Namespace, excluded, overlaps []string, findings []ztv1.Finding, selErr, applyErr error) error {
-	st := b.Status.DeepCopy()
-	beforeExcluded := st.ExcludedNamespaces
-	st.ExcludedNamespaces = excluded
-	st.ObservedGeneration = b.Generation
-	st.MatchedNamespaceCount = int32(len(matched))
-	st.MatchedNamespaces = nil
-	for i := range matched {
-		if i == maxListedNamespaces {
-			break
-		}
-		st.MatchedNamespaces = append(st.MatchedNamespaces, matched[i].Name)
-	}
-	beforeFindings := st.FindingsCount
-	st.FindingsCount = int32(len(findings))
-	st.Findings = nil
-	if len(findings) > 0 {
-		st.Findings = findings[:min(len(findings), maxListedFindings)]
-	}
-	ready := metav1.Condition{Type: ztv1.ConditionReady, ObservedGeneration: b.Generation,
-		Status: metav1.ConditionTrue, Reason: ReasonBaselineEnforced,
-		Message: fmt.Sprintf("enforced in %d namespace(s)", len(matched))}
-	if len(overlaps) > 0 {
-		ready.Message += fmt.Sprintf("; baseline(s) %s select some of them too: the stricter settings apply there", strings.Join(overlaps, ", "))
-	}
-	if len(excluded) > 0 {
-		ready.Message += "; " + compiler.ExcludedMessage(excluded)
-	}
-	switch {
-	case selErr != nil:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonInvalidSelector, selErr.Error()+"; the baseline selects no namespace until it is fixed"
-	case applyErr != nil:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonApplyFailed, applyErr.Error()
-	}
-	before := meta.FindStatusCondition(st.Conditions, ztv1.ConditionReady)
-	changedReady := before == nil || before.Status != ready.Status || before.Reason != ready.Reason
-	meta.SetStatusCondition(&st.Conditions, ready)
-	if equality.Semantic.DeepEqual(*st, b.Status) {
-		return nil
-	}
-	// An update, not a merge patch: a patch leaves out counts that are zero on both sides,
-	// and the NAMESPACES and FINDINGS columns would stay empty instead of showing 0.
-	b.Status = *st
-	if err := r.Client.Status().Update(ctx, b); err != nil {
-		return err
-	}
-	r.writes.wrote(b)
-	if beforeFindings != st.FindingsCount && r.Recorder != nil {
-		kind, note := corev1.EventTypeNormal, "the audit finds no over-privilege"
-		if st.FindingsCount > 0 {
-			kind, note = corev1.EventTypeWarning, fmt.Sprintf("the audit finds %d over-privilege(s): %s; see status.findings", st.FindingsCount, summarize(findings))
-		}
-		r.Recorder.Eventf(b, nil, kind, "Audit", "Audit", "%s", note)
-	}
-	if !slices.Equal(beforeExcluded, st.ExcludedNamespaces) && len(st.ExcludedNamespaces) > 0 && r.Recorder != nil {
-		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SystemNamespacesExcluded", "Select", "%s", compiler.ExcludedMessage(st.ExcludedNamespaces))
-	}
-	if changedReady && r.Recorder != nil {
-		kind := corev1.EventTypeNormal
-		if ready.Status != metav1.ConditionTrue {
-			kind = corev1.EventTypeWarning
-		}
-		r.Recorder.Eventf(b, nil, kind, ready.Reason, "Reconcile", "%s", ready.Message)
-	}
-	return nil
-}
-
-// SetupWithManager watches baselines, what they generate, and Namespaces (whose labels
-// decide the selection; every baseline is re-evaluated, and there are few).
-func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	c := mgr.GetClient()
-	resync := make(chan event.GenericEvent, 64)
-	b := ctrl.NewControllerManagedBy(mgr).
-		Named("zerotrustbaseline").
-		For(&ztv1.ZeroTrustBaseline{}, builder.WithPredicates(specOrDeletion)).
-		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
-		WithOptions(controllerOptions(2, r.SkipNameValidation))
-	for _, gvk := range compiler.BuiltinKinds() {
-		b = b.Watches(NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline), builder.WithPredicates(r.own.predicate(gvk)))
-	}
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
-	if r.APIReader == nil {
-		r.APIReader = mgr.GetAPIReader()
-	}
-	if r.workloads == nil {
-		workloads, err := NewWorkloadCache(context.Background(), mgr.GetCache())
-		if err != nil {
-			return err
-		}
-		r.workloads = workloads
-	}
-	if r.AuditPods == nil {
-		pods, err := audit.NewPodSource(mgr.GetConfig())
-		if err != nil {
-			return err
-		}
-		r.AuditPods = pods
-	}
-	listBaselines := func(ctx context.Context) ([]reconcile.Request, error) {
-		var list ztv1.ZeroTrustBaselineList
-		if err := c.List(ctx, &list); err != nil {
-			return nil, err
-		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for _, item := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: item.Name}})
-		}
-		return reqs, nil
-	}
-	allBaselines := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-		reqs, _ := listBaselines(ctx)
-		return reqs
-	})
-	b = b.WatchesRawSource(reverifySource("ZeroTrustBaseline", r.ReverifyInterval, listBaselines))
-	// Another baseline's change can change what this one enforces where both apply.
-	ctl, err := b.Watches(&corev1.Namespace{}, allBaselines).
-		Watches(&ztv1.ZeroTrustBaseline{}, allBaselines, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Build(r)
-	if err != nil {
-		return err
-	}
-	return watchActivated(mgr, ctl, r.Backends, resync, &r.own, childToBaseline, func(ctx context.Context) ([]client.Object, error) {
-		var list ztv1.ZeroTrustBaselineList
-		if err := c.List(ctx, &list); err != nil {
-			return nil, err
-		}
-		out := make([]client.Object, len(list.Items))
-		for i := range list.Items {
-			out[i] = &list.Items[i]
-		}
-		return out, nil
-	})
 }

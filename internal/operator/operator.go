@@ -34,6 +34,7 @@ import (
 	"github.com/zerotrust-dev/zerotrust-operator/internal/certs"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 	ztwebhook "github.com/zerotrust-dev/zerotrust-operator/internal/webhook"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/writer"
 )
 
 // Options are the operator's settings, set by flags in main.go.
@@ -174,7 +175,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	managed := labels.SelectorFromSet(labels.Set{ztv1.LabelManagedBy: ztv1.ManagedByValue})
 	byObject := map[client.Object]cache.ByObject{}
 	for _, gvk := range compiler.BuiltinKinds() {
-		byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed, Transform: condense}
+		byObject[writer.NewChild(gvk)] = cache.ByObject{Label: managed, Transform: condense}
 	}
 	for _, obj := range slimmed() {
 		byObject[obj] = cache.ByObject{Transform: slim}
@@ -187,7 +188,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	sa := &metav1.PartialObjectMetadata{}
 	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
 	byObject[sa] = cache.ByObject{Transform: identityOnly}
-	byObject[&ztv1.ServiceAccessPolicy{}] = cache.ByObject{Transform: controllers.CondensePolicy}
+	byObject[&ztv1.ServiceAccessPolicy{}] = cache.ByObject{Transform: writer.CondensePolicy}
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"
 	}
@@ -271,7 +272,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
 		return nil, err
 	}
-	if err := controllers.SetupChildIndexes(ctx, mgr); err != nil {
+	if err := writer.SetupChildIndexes(ctx, mgr); err != nil {
 		return nil, err
 	}
 	if err := (&controllers.ServiceAccessPolicyReconciler{
@@ -325,7 +326,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := backends.Start(mgr, func(kinds []schema.GroupVersionKind) (cache.Cache, error) {
 		byObject := map[client.Object]cache.ByObject{}
 		for _, gvk := range kinds {
-			byObject[controllers.NewChild(gvk)] = cache.ByObject{Label: managed, Transform: condense}
+			byObject[writer.NewChild(gvk)] = cache.ByObject{Label: managed, Transform: condense}
 		}
 		return cache.New(cfg, cache.Options{Scheme: mgr.GetScheme(), ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()})
 	}); err != nil {

@@ -1,4 +1,4 @@
-package controllers
+package writer
 
 import (
 	"testing"
@@ -14,7 +14,7 @@ func TestOwnWritesDeletionBeforeRecord(t *testing.T) {
 	gvk := networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy")
 	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "zt-in.web", ResourceVersion: "7"}}
 	np.SetGroupVersionKind(gvk)
-	k := keyOf(np)
+	k := KeyOf(np)
 	digest, err := writeDigest(np)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package controllers
+package writer
 
 import (
 	"testing"
@@ -13,9 +13,9 @@ import (
 func TestRepairBackoff(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b := repairBackoff{now: func() time.Time { return now }}
-	np := childKey{gvk: networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"), namespace: "shop", name: "zt-in.web"}
+	np := Key{GVK: networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"), Namespace: "shop", Name: "zt-in.web"}
 	other := np
-	other.name = "zt-in.api"
+	other.Name = "zt-in.api"
 
 	// Each repair is made as soon as it may be: the delays before the next one.
 	want := []time.Duration{0, 0, 1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
@@ -61,7 +61,7 @@ func TestRepairBackoff(t *testing.T) {
 // A nil ownWrites (reconcilers in unit tests) neither waits nor records.
 func TestRepairBackoffNil(t *testing.T) {
 	var w *ownWrites
-	k := childKey{name: "x"}
+	k := Key{Name: "x"}
 	if w.repairWait(k, true) != 0 || w.repaired(k) != 0 {
 		t.Error("a nil ownWrites spaces out repairs")
 	}

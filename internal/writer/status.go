@@ -1,7 +1,9 @@
-package controllers
+package writer
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,23 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 )
-
-// ReasonApplyFailed: the API server refused a generated object (compiler.ReasonApplyFailed).
-const ReasonApplyFailed = compiler.ReasonApplyFailed
-
-// PolicyStatusPatch is the status write of a reconcile that compiled p into out (the
-// inactive backends appended, as the reconciler does) and applied all of it: the merge
-// patch the reconciler sends to the status subresource. The benchmark writes it without an
-// operator to measure the least a converge must write.
-func PolicyStatusPatch(p *ztv1.ServiceAccessPolicy, out *compiler.Output) ([]byte, error) {
-	st := compiler.PolicyStatus(p, out, nil, p.Status.Conditions, metav1.Now())
-	return statusPatch(&st)
-}
 
 // lastWrites remembers, per policy or baseline, the operator's last writes of it: the
 // resourceVersion the API server gave the last one and, for a policy, whether the finalizer
@@ -61,11 +51,6 @@ func statusDigest(st *ztv1.ServiceAccessPolicyStatus) string {
 // wrote notes a write of o (o as the API server returned it).
 func (w *lastWrites) wrote(o client.Object) {
 	w.update(o, func(*lastWrite) {})
-}
-
-// finalized notes that the finalizer was added to p (p as the API server returned it).
-func (w *lastWrites) finalized(p *ztv1.ServiceAccessPolicy) {
-	w.update(p, func(e *lastWrite) { e.finalizer = true })
 }
 
 // statusWritten notes that st was written to p (p as the API server returned it).
@@ -137,6 +122,10 @@ func CondensePolicy(obj any) (any, error) {
 	return p, nil
 }
 
+// StatusPatch is the status write of a policy whose status is to be st: a JSON merge patch
+// (statusPatch). The benchmark's floor writes the same.
+func StatusPatch(st *ztv1.ServiceAccessPolicyStatus) ([]byte, error) { return statusPatch(st) }
+
 // statusIs reports whether p, as cached, already has status st.
 func statusIs(p *ztv1.ServiceAccessPolicy, st *ztv1.ServiceAccessPolicyStatus) bool {
 	if digest, ok := p.Annotations[StatusDigestAnnotation]; ok {
@@ -175,4 +164,79 @@ func statusPatch(st *ztv1.ServiceAccessPolicyStatus) ([]byte, error) {
 		}
 	}
 	return json.Marshal(map[string]any{"status": m})
+}
+
+// AddFinalizer adds finalizer to o (a policy or baseline) unless it has it, or the
+// operator added it and the cache does not show that yet. The patch carries o's
+// resourceVersion: it fails rather than write over a change the cache has not seen.
+func (w *Writer) AddFinalizer(ctx context.Context, o client.Object, finalizer string) error {
+	if controllerutil.ContainsFinalizer(o, finalizer) {
+		return nil
+	}
+	if last, ok := w.last.behind(o); ok && last.finalizer {
+		return nil // added, and on its way to the cache
+	}
+	base, ok := o.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("%T is not an object", o)
+	}
+	controllerutil.AddFinalizer(o, finalizer)
+	if err := w.Client.Patch(ctx, o, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	w.last.update(o, func(e *lastWrite) { e.finalizer = true })
+	return nil
+}
+
+// RemoveFinalizer removes finalizer from o, if it has it; an object already gone is no
+// error.
+func (w *Writer) RemoveFinalizer(ctx context.Context, o client.Object, finalizer string) error {
+	if !controllerutil.ContainsFinalizer(o, finalizer) {
+		return nil
+	}
+	base, ok := o.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("%T is not an object", o)
+	}
+	controllerutil.RemoveFinalizer(o, finalizer)
+	return client.IgnoreNotFound(w.Client.Patch(ctx, o, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
+}
+
+// UpdateStatus writes o's status (an update of the status subresource) and remembers the
+// write, so that Behind knows when the cache lags it.
+func (w *Writer) UpdateStatus(ctx context.Context, o client.Object) error {
+	if err := w.Client.Status().Update(ctx, o); err != nil {
+		return err
+	}
+	w.last.wrote(o)
+	return nil
+}
+
+// PolicyStatus writes the status status(prev) computes for p, prev being the conditions of
+// the status the operator last wrote: p's own, or, while the cache does not show the last
+// status written, that one's (their transition times stay). Nothing is written when the
+// status is the one p has, or the one last written. It returns prev and the status written
+// (nil: none).
+func (w *Writer) PolicyStatus(ctx context.Context, p *ztv1.ServiceAccessPolicy,
+	status func(prev []metav1.Condition) ztv1.ServiceAccessPolicyStatus) ([]metav1.Condition, *ztv1.ServiceAccessPolicyStatus, error) {
+	prev := p.Status.Conditions
+	st := status(prev)
+	if last, ok := w.last.behind(p); ok && last.status {
+		prev = last.conditions
+		st = status(prev)
+		if statusDigest(&st) == last.digest {
+			return prev, nil, nil
+		}
+	} else if statusIs(p, &st) {
+		return prev, nil, nil
+	}
+	patch, err := statusPatch(&st)
+	if err != nil {
+		return prev, nil, err
+	}
+	if err := w.Client.Status().Patch(ctx, p, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return prev, nil, err
+	}
+	w.last.statusWritten(p, &st)
+	return prev, &st, nil
 }

@@ -1,4 +1,4 @@
-package controllers
+package writer
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 )
@@ -27,8 +26,12 @@ import (
 // does the same when a policy is deleted). Writes of ownerReferences carry the
 // resourceVersion they were computed from, so two policies never drop each other's.
 
-// isShared reports whether o is a generated object shared between policies.
-func isShared(o client.Object) bool {
+// SharedOwnerKeys are the owner keys (PolicyOwnerKey) of the policies that own shared
+// object o.
+func SharedOwnerKeys(o client.Object) []string { return sharedOwnerKeys(o) }
+
+// IsShared reports whether o is a generated object shared between policies.
+func IsShared(o client.Object) bool {
 	l := o.GetLabels()
 	return l[ztv1.LabelManagedBy] == ztv1.ManagedByValue && l[ztv1.LabelPolicyName] == "" && l[ztv1.LabelBaseline] == ""
 }
@@ -38,21 +41,42 @@ func sharedOwnerKeys(o client.Object) []string {
 	var out []string
 	for _, r := range o.GetOwnerReferences() {
 		if r.Kind == "ServiceAccessPolicy" && r.APIVersion == ztv1.GroupVersion.String() {
-			out = append(out, policyOwnerKey(o.GetNamespace(), r.Name))
+			out = append(out, PolicyOwnerKey(o.GetNamespace(), r.Name))
 		}
 	}
 	return out
 }
 
-// sharedToPolicies maps an event on a shared object to the policies that own it.
-func sharedToPolicies(o client.Object) []reconcile.Request {
-	var out []reconcile.Request
-	for _, r := range o.GetOwnerReferences() {
-		if r.Kind == "ServiceAccessPolicy" && r.APIVersion == ztv1.GroupVersion.String() {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: r.Name}})
-		}
+// Share prepares shared object obj, which the policy owner generates, for Apply: it reads
+// obj as the cache holds it (added to live when the policy is not among its owners yet, so
+// that Apply compares with it) and sets obj's ownerReferences (shareWith).
+func (w *Writer) Share(ctx context.Context, obj client.Object, live Objects, owner metav1.OwnerReference, backends Kinds) error {
+	current, err := w.sharedCurrent(ctx, obj, live, backends)
+	if err != nil {
+		return err
 	}
-	return out
+	shareWith(obj, current, owner)
+	return nil
+}
+
+// sharedCurrent is shared object obj as the cache holds it (nil when it does not exist),
+// added to live when missing there.
+func (w *Writer) sharedCurrent(ctx context.Context, obj client.Object, live Objects, backends Kinds) (client.Object, error) {
+	k := KeyOf(obj)
+	if current, ok := live[k]; ok {
+		return current, nil
+	}
+	current := NewChild(k.GVK)
+	err := backends.Reader(k.GVK, w.Client).Get(ctx, client.ObjectKey{Namespace: k.Namespace, Name: k.Name}, current)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading shared %s %s/%s: %w", k.GVK.Kind, k.Namespace, k.Name, err)
+	}
+	current.GetObjectKind().SetGroupVersionKind(k.GVK)
+	live[k] = current
+	return current, nil
 }
 
 // shareWith sets the ownerReferences of shared object obj, which policy owner generates:
@@ -73,12 +97,13 @@ func shareWith(obj, current client.Object, owner metav1.OwnerReference) {
 	obj.SetOwnerReferences(append(refs, owner))
 }
 
-// pruneChildren removes what policy (namespace/name) no longer generates: stale objects of
-// its own are deleted; of stale shared objects, only its ownerReference is removed (see
+// Prune removes what policy (namespace/name) no longer generates: stale objects of its own
+// are deleted; of stale shared objects, only its ownerReference is removed (see
 // releaseShared).
-func pruneChildren(ctx context.Context, c client.Client, stale map[childKey]client.Object, policy string, own *ownWrites) error {
+func (w *Writer) Prune(ctx context.Context, stale Objects, policy string) error {
+	c, own := w.Client, &w.own
 	for k, o := range stale {
-		if !isShared(o) {
+		if !IsShared(o) {
 			continue
 		}
 		delete(stale, k)
@@ -86,7 +111,7 @@ func pruneChildren(ctx context.Context, c client.Client, stale map[childKey]clie
 			return err
 		}
 	}
-	return deleteChildren(ctx, c, stale, own)
+	return w.Delete(ctx, stale)
 }
 
 // releaseShared removes the policy named policy from the owners of shared object o,
@@ -106,7 +131,7 @@ func releaseShared(ctx context.Context, c client.Client, o client.Object, policy
 	}
 	if len(rest) == 0 {
 		opts := []client.DeleteOption{client.Preconditions{ResourceVersion: ptr.To(o.GetResourceVersion())}}
-		own.willDelete(keyOf(o))
+		own.willDelete(KeyOf(o))
 		if err := c.Delete(ctx, o, opts...); client.IgnoreNotFound(err) != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package controllers
+package writer
 
 import (
 	"sync"
@@ -33,7 +33,7 @@ type repairBackoff struct {
 	// now is the time repairs are spaced by (default time.Now): the rate of writes to the
 	// API server is a matter of real time, not of the reconciler's clock.
 	now func() time.Time
-	m   map[childKey]repairs
+	m   map[Key]repairs
 }
 
 type repairs struct {
@@ -50,7 +50,7 @@ func (b *repairBackoff) clock() time.Time {
 }
 
 // wait returns how long the next repair of k must wait (0: it may be made now).
-func (b *repairBackoff) wait(k childKey) time.Duration {
+func (b *repairBackoff) wait(k Key) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	r, ok := b.m[k]
@@ -65,7 +65,7 @@ func (b *repairBackoff) wait(k childKey) time.Duration {
 }
 
 // repaired records a repair of k made now, and returns the delay the next one must wait.
-func (b *repairBackoff) repaired(k childKey) time.Duration {
+func (b *repairBackoff) repaired(k Key) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.clock()
@@ -76,7 +76,7 @@ func (b *repairBackoff) repaired(k childKey) time.Duration {
 		}
 	}
 	if b.m == nil {
-		b.m = map[childKey]repairs{}
+		b.m = map[Key]repairs{}
 	}
 	r := b.m[k]
 	r.count++

@@ -1,0 +1,61 @@
+package controllers
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/writer"
+)
+
+// ReasonApplyFailed: the API server refused a generated object (compiler.ReasonApplyFailed).
+const ReasonApplyFailed = compiler.ReasonApplyFailed
+
+// ReasonDriftRepaired is the reason of the Warning Event on a policy or baseline for each
+// generated object someone else changed or deleted and the operator put back.
+const ReasonDriftRepaired = writer.ReasonDriftRepaired
+
+// PolicyStatusPatch is the status write of a reconcile that compiled p into out (the
+// inactive backends appended, as the reconciler does) and applied all of it: the merge
+// patch the reconciler sends to the status subresource. The benchmark writes it without an
+// operator to measure the least a converge must write.
+func PolicyStatusPatch(p *ztv1.ServiceAccessPolicy, out *compiler.Output) ([]byte, error) {
+	st := compiler.PolicyStatus(p, out, nil, p.Status.Conditions, metav1.Now())
+	return writer.StatusPatch(&st)
+}
+
+// childToPolicy maps an event on a generated object to its policy, so drift is repaired.
+func childToPolicy(_ context.Context, o client.Object) []reconcile.Request {
+	if writer.IsShared(o) {
+		return sharedToPolicies(o)
+	}
+	l := o.GetLabels()
+	if l[ztv1.LabelManagedBy] != ztv1.ManagedByValue || l[ztv1.LabelPolicyName] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: l[ztv1.LabelPolicyNamespace], Name: l[ztv1.LabelPolicyName]}}}
+}
+
+// childToBaseline maps an event on a generated object to its baseline.
+func childToBaseline(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	if l[ztv1.LabelManagedBy] != ztv1.ManagedByValue || l[ztv1.LabelBaseline] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: l[ztv1.LabelBaseline]}}}
+}
+
+// sharedToPolicies maps an event on a shared object to the policies that own it.
+func sharedToPolicies(o client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	for _, r := range o.GetOwnerReferences() {
+		if r.Kind == "ServiceAccessPolicy" && r.APIVersion == ztv1.GroupVersion.String() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: r.Name}})
+		}
+	}
+	return out
+}

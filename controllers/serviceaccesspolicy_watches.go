@@ -1,0 +1,186 @@
+package controllers
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/writer"
+)
+
+// specOrDeletion passes policy updates that change what to do: a new generation, or the
+// start of deletion. Status updates (the reconciler's own) pass nothing.
+var specOrDeletion = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() ||
+			!e.ObjectNew.GetDeletionTimestamp().IsZero()
+	},
+}
+
+// SetupWithManager wires the watches: policies, what they generate (drift), and what they
+// refer to, each mapped to policies through a field index.
+func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	r.boundaries = &boundaryTimers{clock: r.Clock}
+	r.w = writer.New(r.Client, r.Recorder)
+	workers := r.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = 4
+	}
+	c := mgr.GetClient()
+	workloads, err := NewWorkloadCache(context.Background(), mgr.GetCache())
+	if err != nil {
+		return err
+	}
+	r.workloads = workloads
+	resync := make(chan event.GenericEvent, 1024)
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("serviceaccesspolicy").
+		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(r.boundaries.source()).
+		WatchesRawSource(reverifySource("ServiceAccessPolicy", r.ReverifyInterval, func(ctx context.Context) ([]reconcile.Request, error) {
+			var l ztv1.ServiceAccessPolicyList
+			if err := c.List(ctx, &l); err != nil {
+				return nil, err
+			}
+			out := make([]reconcile.Request, len(l.Items))
+			for i := range l.Items {
+				out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l.Items[i])}
+			}
+			return out, nil
+		})).
+		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
+		WithOptions(controllerOptions(workers, r.SkipNameValidation))
+	for _, gvk := range compiler.BuiltinKinds() {
+		b = b.Watches(writer.NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy), builder.WithPredicates(r.w.Predicate(gvk)))
+	}
+	// Workload informers hold CachedWorkloads: watched through the informers themselves.
+	for _, k := range workloadKinds {
+		b = b.WatchesRawSource(&source.Informer{Informer: workloads.Informer(k.kind), Handler: byIndex2(c, workloadRefs(k.kind))})
+	}
+	sa := &metav1.PartialObjectMetadata{}
+	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
+	ctl, err := b.
+		Watches(&corev1.Service{}, byIndex(c, IndexService, func(o client.Object) []string {
+			return []string{nsName(o.GetNamespace(), o.GetName())}
+		})).
+		Watches(sa, byIndex(c, IndexServiceAccount, func(o client.Object) []string {
+			return []string{nsName(o.GetNamespace(), o.GetName())}
+		})).
+		Watches(&corev1.Namespace{}, byIndex(c, IndexNamespace, func(o client.Object) []string {
+			return []string{o.GetName()}
+		})).
+		// Only a baseline's spec decides where egress is denied: its status updates (the
+		// audit's findings) concern no policy.
+		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(baselineToPolicies(c)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Build(r)
+	if err != nil {
+		return err
+	}
+	// A backend activated later (its CRDs installed): watch its kinds, then reconcile every
+	// policy so that it gets the backend's objects.
+	return watchActivated(mgr, ctl, r.Backends, resync, r.w, childToPolicy, func(ctx context.Context) ([]client.Object, error) {
+		var list ztv1.ServiceAccessPolicyList
+		if err := c.List(ctx, &list); err != nil {
+			return nil, err
+		}
+		out := make([]client.Object, len(list.Items))
+		for i := range list.Items {
+			out[i] = &list.Items[i]
+		}
+		return out, nil
+	})
+}
+
+// byIndex maps an event to the policies whose index holds one of keys(object).
+func byIndex(c client.Reader, index string, keys func(client.Object) []string) handler.EventHandler {
+	return byIndex2(c, func(o client.Object) map[string][]string { return map[string][]string{index: keys(o)} })
+}
+
+func byIndex2(c client.Reader, refs func(client.Object) map[string][]string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var reqs []reconcile.Request
+		seen := map[client.ObjectKey]bool{}
+		for index, keys := range refs(o) {
+			reqs = policiesFor(ctx, c, index, keys, seen, reqs)
+		}
+		return reqs
+	})
+}
+
+// policiesFor appends to reqs the policies whose index holds one of keys, skipping those
+// in seen.
+func policiesFor(ctx context.Context, c client.Reader, index string, keys []string, seen map[client.ObjectKey]bool, reqs []reconcile.Request) []reconcile.Request {
+	for _, k := range keys {
+		var list ztv1.ServiceAccessPolicyList
+		// Only the keys are read: no copies of the cached policies (at start-up every
+		// workload, Service and ServiceAccount event comes through here).
+		if err := c.List(ctx, &list, client.MatchingFields{index: k}, client.UnsafeDisableDeepCopy); err != nil {
+			log.FromContext(ctx).Error(err, "mapping event to policies", "index", index, "key", k)
+			continue
+		}
+		for i := range list.Items {
+			key := client.ObjectKeyFromObject(&list.Items[i])
+			if !seen[key] {
+				seen[key] = true
+				reqs = append(reqs, reconcile.Request{NamespacedName: key})
+			}
+		}
+	}
+	return reqs
+}
+
+// workloadRefs: a workload matters to policies that name it, to policies that name the
+// ServiceAccount its pods run as (its labels are that identity's pod selector), and to
+// policies that resolve its namespace's workloads by label or ServiceAccount.
+func workloadRefs(kind ztv1.WorkloadKind) func(client.Object) map[string][]string {
+	return func(o client.Object) map[string][]string {
+		return map[string][]string{
+			IndexWorkload:       {workloadKey(kind, o.GetNamespace(), o.GetName())},
+			IndexServiceAccount: {nsName(o.GetNamespace(), podServiceAccount(o))},
+			IndexWorkloadsIn:    {o.GetNamespace()},
+		}
+	}
+}
+
+// baselineToPolicies: a baseline decides where egress is denied, so its change concerns the
+// policies with callers in the namespaces it selects. Old and new objects are both mapped.
+func baselineToPolicies(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		b, ok := o.(*ztv1.ZeroTrustBaseline)
+		if !ok {
+			return nil
+		}
+		sel, err := metav1.LabelSelectorAsSelector(b.Spec.NamespaceSelector)
+		if err != nil {
+			return nil
+		}
+		var nss corev1.NamespaceList
+		if err := c.List(ctx, &nss, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+			log.FromContext(ctx).Error(err, "listing namespaces of baseline", "baseline", klog.KObj(b))
+			return nil
+		}
+		var names []string
+		for _, ns := range nss.Items {
+			names = append(names, ns.Name)
+		}
+		return policiesFor(ctx, c, IndexNamespace, names, map[client.ObjectKey]bool{}, nil)
+	}
+}
