@@ -159,7 +159,9 @@ func countKeys(t *lua.LTable) int {
 
 // runHealth runs script on obj as Argo CD's ExecuteHealthLua does: obj is the global obj,
 // the chunk's last return value must be a table, read as a HealthStatus, and a status that
-// is not a health code becomes Unknown. Argo CD gives a script one second.
+// is not a health code becomes Unknown. Argo CD gives a script one second; the scripts take
+// milliseconds, but this runs with -race beside API servers on CI's few cores, so it allows
+// ten.
 func runHealth(script string, obj map[string]any, l libs) (healthStatus, error) {
 	L := lua.NewState(lua.Options{SkipOpenLibs: l == argocdCM})
 	defer L.Close()
@@ -173,7 +175,7 @@ func runHealth(script string, obj map[string]any, l libs) (healthStatus, error) 
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	L.SetContext(ctx)
 	L.SetGlobal("obj", toLua(L, obj))

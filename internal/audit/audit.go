@@ -209,7 +209,7 @@ func openPolicies(in *Input) ([]ztv1.Finding, error) {
 		if err != nil {
 			return nil, err
 		}
-		if u.n > 0 {
+		if u.first != nil {
 			out = append(out, ztv1.Finding{Kind: KindOpenNetworkPolicy,
 				Object:  ztv1.ObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy", Namespace: np.Namespace, Name: np.Name},
 				Message: u.message("NetworkPolicy " + np.Namespace + "/" + np.Name)})
@@ -226,7 +226,7 @@ func openPolicies(in *Input) ([]ztv1.Finding, error) {
 		if err != nil {
 			return nil, err
 		}
-		if u.n > 0 {
+		if u.first != nil {
 			out = append(out, ztv1.Finding{Kind: KindOpenAuthorizationPolicy,
 				Object:  ztv1.ObjectReference{APIVersion: "security.istio.io/v1", Kind: "AuthorizationPolicy", Namespace: ap.Namespace, Name: ap.Name},
 				Message: u.message("AuthorizationPolicy " + ap.Namespace + "/" + ap.Name)})

@@ -26,8 +26,7 @@ import (
 // judged by the evaluator `kubectl-zt check` uses for that layer (networkpolicy.Evaluate,
 // istio.Evaluate): the unmanaged object alone, and the objects the compiler generates from
 // the policies. A probe the unmanaged object admits and the generated objects do not is an
-// undeclared connection; an object with at least one is a finding that names the first and
-// counts them.
+// undeclared connection; an object with at least one is a finding that names the first.
 //
 // The probes are a finite universe, built from the inventory:
 //   - callers (ingress) or destinations (egress): every workload of the selected
@@ -399,20 +398,20 @@ func addresses(blocks []string) []netip.Addr {
 // undeclared collects the undeclared connections of one object.
 type undeclared struct {
 	first *probe
-	n     int
 }
 
 func (u *undeclared) add(p probe) {
 	if u.first == nil {
 		u.first = &p
 	}
-	u.n++
 }
 
-// message names the object, the first undeclared connection and how many there are.
+// message names the object and the first undeclared connection. Not how many there are:
+// the probes include an unlabelled pod of every namespace, so the count would change with
+// every namespace created anywhere, and with it the baseline's status at each audit.
 func (u *undeclared) message(object string) string {
-	return fmt.Sprintf("%s admits %s, which no ServiceAccessPolicy declares (%d undeclared connection(s) among those probed); replace it with ServiceAccessPolicies that name the callers and ports",
-		object, u.first, u.n)
+	return fmt.Sprintf("%s admits %s, which no ServiceAccessPolicy declares; replace it with ServiceAccessPolicies that name the callers and ports",
+		object, u.first)
 }
 
 // openNetworkPolicy compares one unmanaged NetworkPolicy with the declared policies.

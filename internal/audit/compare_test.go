@@ -149,7 +149,7 @@ metadata: {name: client-any-port, namespace: shop}
 spec:
   podSelector: {matchLabels: {app: web}}
   ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]
-`, want: []string{"OpenNetworkPolicy client-any-port: NetworkPolicy shop/client-any-port admits shop/Deployment/client -> shop/Deployment/web port 65000/TCP, which no ServiceAccessPolicy declares (1 undeclared"}},
+`, want: []string{"OpenNetworkPolicy client-any-port: NetworkPolicy shop/client-any-port admits shop/Deployment/client -> shop/Deployment/web port 65000/TCP, which no ServiceAccessPolicy declares;"}},
 		"ipBlock 0.0.0.0/0 admits an address outside the cluster": {yaml: `
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

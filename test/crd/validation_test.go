@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -337,7 +338,12 @@ network:
 				if len(u.Object) == 0 {
 					continue
 				}
-				Expect(k8s.Create(ctx, u)).To(Succeed(), "%s: %s %s", f, u.GetKind(), u.GetName())
+				err := k8s.Create(ctx, u)
+				if u.GetKind() == "Namespace" {
+					// Other specs of this suite may have made the samples' namespace already.
+					err = client.IgnoreAlreadyExists(err)
+				}
+				Expect(err).To(Succeed(), "%s: %s %s", f, u.GetKind(), u.GetName())
 				created++
 			}
 		}
