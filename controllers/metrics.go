@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -116,10 +115,9 @@ func (m *StateMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, gvk := range backends.Kinds() {
 		counts := map[string]int{}
 		l := writer.NewChildList(gvk)
-		opts := []client.ListOption{client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue}}
-		if _, ok := l.(*unstructured.UnstructuredList); !ok {
-			opts = append(opts, client.UnsafeDisableDeepCopy)
-		}
+		// The cached objects themselves, not copies (thousands at every scrape): only their
+		// labels are read.
+		opts := []client.ListOption{client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue}, client.UnsafeDisableDeepCopy}
 		if err := backends.Reader(gvk, reader).List(ctx, l, opts...); err != nil {
 			continue
 		}

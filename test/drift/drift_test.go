@@ -154,6 +154,15 @@ var _ = Describe("a policy's generated objects", Ordered, func() {
 			`{"spec":{"enableDefaultDeny":{"ingress":false}}}`, sameContent),
 	)
 
+	It("counts policies by Ready and generated objects by backend and kind at each scrape", func() {
+		Eventually(func() float64 {
+			return gaugeValue("zerotrust_policies", map[string]string{"ready": "True", "reason": "Enforced", "mode": "Enforce"})
+		}).Should(BeNumerically(">=", 1))
+		for _, bk := range [][2]string{{"networkpolicy", "NetworkPolicy"}, {"istio", "AuthorizationPolicy"}, {"linkerd", "Server"}, {"cilium", "CiliumNetworkPolicy"}} {
+			Expect(gaugeValue("zerotrust_generated_objects", map[string]string{"backend": bk[0], "kind": bk[1]})).To(BeNumerically(">=", 1), "%v", bk)
+		}
+	})
+
 	It("puts a deleted object back, with one Event and one count", func() {
 		before := generated("networking.k8s.io/NetworkPolicy")
 		repairs := driftRepairs("networkpolicy", "NetworkPolicy")
@@ -383,6 +392,28 @@ func counterValue(name string, labels map[string]string) float64 {
 		}
 	}
 	Fail("no series " + name + " " + string(must(json.Marshal(labels))))
+	return 0
+}
+
+// gaugeValue reads a gauge of the operator's registry (0 when it has no such series).
+func gaugeValue(name string, labels map[string]string) float64 {
+	GinkgoHelper()
+	families, err := ctrlmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue metric
+				}
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
 	return 0
 }
 
