@@ -32,3 +32,8 @@ func Comparable(u *unstructured.Unstructured) (map[string]any, error) {
 	}
 	return normalized, nil
 }
+
+// ComparableKey names a generated object among others of any kind, for maps of Comparable.
+func ComparableKey(u *unstructured.Unstructured) string {
+	return u.GetAPIVersion() + " " + u.GetKind() + " " + u.GetNamespace() + "/" + u.GetName()
+}

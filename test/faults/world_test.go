@@ -243,10 +243,6 @@ type state struct {
 	Statuses   map[string]any
 }
 
-func keyOf(u *unstructured.Unstructured) string {
-	return u.GetAPIVersion() + " " + u.GetKind() + " " + u.GetNamespace() + "/" + u.GetName()
-}
-
 func comparable(u *unstructured.Unstructured) map[string]any {
 	out, err := testenv.Comparable(u)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
@@ -272,7 +268,7 @@ func (r *run) want(statuses map[string]any) state {
 			break
 		}
 		if len(u.Object) > 0 {
-			s.Objects[keyOf(u)] = comparable(u)
+			s.Objects[testenv.ComparableKey(u)] = comparable(u)
 		}
 	}
 	for _, ns := range r.namespaces() {
@@ -304,7 +300,7 @@ func (r *run) observe(g Gomega) state {
 			u := &list.Items[i]
 			l := u.GetLabels()
 			if mine[u.GetNamespace()] || mine[l[ztv1.LabelPolicyNamespace]] || mine[l[ztv1.LabelBaseline]] {
-				s.Objects[keyOf(u)] = comparable(u)
+				s.Objects[testenv.ComparableKey(u)] = comparable(u)
 			}
 		}
 	}

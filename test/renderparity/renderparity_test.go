@@ -213,10 +213,6 @@ func comparable(u *unstructured.Unstructured) map[string]any {
 	return out
 }
 
-func keyOf(u *unstructured.Unstructured) string {
-	return u.GetAPIVersion() + " " + u.GetKind() + " " + u.GetNamespace() + "/" + u.GetName()
-}
-
 // rendered is what kubectl-zt render --backends all prints for objs (parsed back from its
 // YAML), and the namespace metadata it computes.
 func rendered(objs []static.Object) (map[string]map[string]any, []compiler.NamespaceResult) {
@@ -234,7 +230,7 @@ func rendered(objs []static.Object) (map[string]map[string]any, []compiler.Names
 			break
 		}
 		if len(u.Object) > 0 {
-			want[keyOf(u)] = comparable(u)
+			want[testenv.ComparableKey(u)] = comparable(u)
 		}
 	}
 	return want, r.Namespaces
@@ -250,7 +246,7 @@ func generated(g Gomega) map[string]map[string]any {
 			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 			g.Expect(k8s.List(ctx, list, client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue})).To(Succeed())
 			for i := range list.Items {
-				got[keyOf(&list.Items[i])] = comparable(&list.Items[i])
+				got[testenv.ComparableKey(&list.Items[i])] = comparable(&list.Items[i])
 			}
 		}
 	}
