@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -126,6 +127,25 @@ func backendStateOf(g Gomega, policy string, name ztv1.Backend) ztv1.BackendStat
 func install(mesh string) {
 	_, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: crds[mesh], ErrorIfPathMissing: true})
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+}
+
+// uninstall deletes the CRDs of mesh and waits until the API server has removed them: a
+// CRD being deleted (its instances are deleted first) cannot be created again, so an
+// install right after the deletion call would fail with AlreadyExists.
+func uninstall(mesh string) {
+	GinkgoHelper()
+	opts := envtest.CRDInstallOptions{Paths: crds[mesh], ErrorIfPathMissing: true}
+	Expect(envtest.UninstallCRDs(cfg, opts)).To(Succeed())
+	Expect(envtest.ReadCRDFiles(&opts)).To(Succeed())
+	Expect(opts.CRDs).NotTo(BeEmpty())
+	Eventually(func(g Gomega) {
+		for _, crd := range opts.CRDs {
+			live := &unstructured.Unstructured{}
+			live.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+			err := k8s.Get(ctx, client.ObjectKey{Name: crd.Name}, live)
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "CRD %s still there (%v)", crd.Name, err)
+		}
+	}).Should(Succeed())
 }
 
 var _ = Describe("Mesh backends", Ordered, func() {
@@ -409,7 +429,7 @@ var _ = Describe("Mesh backends", Ordered, func() {
 		Eventually(func(g Gomega) { g.Expect(opened(g)).To(HaveLen(1)) }).Should(Succeed(), "beside a mesh the NetworkPolicy opens 8080")
 
 		for _, mesh := range []string{"Istio", "Linkerd"} {
-			Expect(envtest.UninstallCRDs(cfg, envtest.CRDInstallOptions{Paths: crds[mesh], ErrorIfPathMissing: true})).To(Succeed())
+			uninstall(mesh)
 		}
 		Eventually(func(g Gomega) {
 			g.Expect(backendStateOf(g, name, ztv1.BackendIstio)).To(Equal(ztv1.BackendNotInstalled))
@@ -478,7 +498,7 @@ var _ = Describe("Mesh backends", Ordered, func() {
 			others := versionsExcept(meshes[mesh])
 			Expect(others).NotTo(BeEmpty())
 			errorsBefore := reconcileErrors()
-			Expect(envtest.UninstallCRDs(cfg, envtest.CRDInstallOptions{Paths: crds[mesh], ErrorIfPathMissing: true})).To(Succeed())
+			uninstall(mesh)
 			Eventually(func(g Gomega) {
 				var list ztv1.ServiceAccessPolicyList
 				g.Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
