@@ -22,11 +22,7 @@ func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1
 	}
 	before := readyOf(prev)
 	after := readyOf(st.Conditions)
-	if after != nil && (before == nil || before.Status != after.Status || before.Reason != after.Reason) {
-		kind := corev1.EventTypeNormal
-		if after.Status != metav1.ConditionTrue {
-			kind = corev1.EventTypeWarning
-		}
+	if kind, ok := readyEvent(before, after); ok {
 		r.w.Event(policy, nil, kind, after.Reason, "Reconcile", after.Message)
 	}
 	if before != nil && after != nil && wasActive != st.Active && (timeReason(before.Reason) || timeReason(after.Reason)) {
@@ -37,6 +33,27 @@ func (r *ServiceAccessPolicyReconciler) report(ctx context.Context, policy *ztv1
 		scheduleTransitions.WithLabelValues(to).Inc()
 	}
 	return nil
+}
+
+// readyEvent returns the type of the Event that a change of Ready from before to after
+// records, and false when it records none. Events mark transitions: a policy or baseline
+// first Ready (True) records none (its status says so, and a converge of n new policies
+// would otherwise post n Events nobody needs; docs/performance.md), one that is not Ready
+// from the start records a Warning (someone has to fix it), and every later change of
+// Ready's status or reason records one.
+func readyEvent(before, after *metav1.Condition) (string, bool) {
+	switch {
+	case after == nil:
+		return "", false
+	case before == nil && after.Status == metav1.ConditionTrue:
+		return "", false
+	case before != nil && before.Status == after.Status && before.Reason == after.Reason:
+		return "", false
+	case after.Status != metav1.ConditionTrue:
+		return corev1.EventTypeWarning, true
+	default:
+		return corev1.EventTypeNormal, true
+	}
 }
 
 // timeReason reports whether a Ready reason is the clock's: a schedule or an expiry.

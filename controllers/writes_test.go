@@ -2,10 +2,12 @@ package controllers_test
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -20,7 +22,7 @@ import (
 // What converging new policies costs the API server, request by request: the operator's
 // writes are the converge's cost (docs/performance.md).
 var _ = Describe("Converging new policies", func() {
-	It("writes each generated object once, the status once, one Event, and a finalizer only where objects go to other namespaces", func() {
+	It("writes each generated object once, the status once, no Event, and a finalizer only where objects go to other namespaces", func() {
 		const n = 20
 		s := newShop()
 		// Egress is denied in payments: a policy called from there generates an egress
@@ -43,14 +45,14 @@ var _ = Describe("Converging new policies", func() {
 
 		nsPath := func(ns string) string { return "/namespaces/" + ns + "/" }
 		// A first policy, Enforced, shows the operator's caches hold the shop's Services,
-		// workloads and namespaces: the policies counted below resolve at once. Its Event is
-		// recorded before the count starts.
+		// workloads and namespaces: the policies counted below resolve at once. A policy
+		// Ready from its first status records no Event (Events mark transitions).
 		probe := newPolicy(s.shop, "probe", ztv1.Target{Service: "inventory"}, []ztv1.Caller{{Service: "payment", Namespace: s.payments}},
 			ztv1.PortRule{Port: intstr.FromString("http")})
 		create(probe)
 		Eventually(func(g Gomega) {
 			g.Expect(ready(g, probe).Reason).To(Equal(compiler.ReasonEnforced))
-			g.Expect(operatorWrites.count("POST", "/apis/events.k8s.io/v1"+nsPath(s.shop), "")).To(Equal(1))
+			g.Expect(operatorWrites.count("POST", "/apis/events.k8s.io/v1"+nsPath(s.shop), "")).To(BeZero())
 		}).Should(Succeed())
 
 		policies := make([]*ztv1.ServiceAccessPolicy, n)
@@ -88,7 +90,7 @@ var _ = Describe("Converging new policies", func() {
 		}
 		// Status patches are counted with the policy writes (same prefix): n of them plus one
 		// finalizer for each even policy.
-		want := []int{n, n + n/2, n, n / 2, n}
+		want := []int{n, n + n/2, n, n / 2, 0}
 		Eventually(counts).Should(Equal(want), "status, policy writes (status + finalizers), NetworkPolicies in shop, in payments, Events")
 		// And nothing more follows: no second status write or Event when the cache catches up
 		// with the first, no reconcile re-applying what it just wrote.
@@ -116,3 +118,53 @@ func generatedInNamespace(g Gomega, ns string) []networkingv1.NetworkPolicy {
 	g.Expect(k8s.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue})).To(Succeed())
 	return list.Items
 }
+
+var _ = Describe("Events", func() {
+	// reasons lists the reasons of the Events recorded on p, type first, oldest first.
+	reasons := func(g Gomega, p *ztv1.ServiceAccessPolicy) []string {
+		var list eventsv1.EventList
+		g.Expect(k8s.List(ctx, &list, client.InNamespace(p.Namespace))).To(Succeed())
+		slices.SortFunc(list.Items, func(a, b eventsv1.Event) int { return a.EventTime.Compare(b.EventTime.Time) })
+		var out []string
+		for _, e := range list.Items {
+			if e.Regarding.Kind == "ServiceAccessPolicy" && e.Regarding.Name == p.Name {
+				out = append(out, e.Type+" "+e.Reason)
+			}
+		}
+		return out
+	}
+	retarget := func(p *ztv1.ServiceAccessPolicy, service string) {
+		Eventually(func(g Gomega) {
+			cur := &ztv1.ServiceAccessPolicy{}
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), cur)).To(Succeed())
+			cur.Spec.Target.Service = service
+			g.Expect(k8s.Update(ctx, cur)).To(Succeed())
+		}).Should(Succeed())
+	}
+
+	It("records one on each transition of Ready, a Warning for a policy not Ready from the start, and none for one Ready from the start", func() {
+		s := newShop()
+		from := []ztv1.Caller{{Namespace: s.shop}}
+		enforced := newPolicy(s.shop, "enforced", ztv1.Target{Service: "inventory"}, from, ztv1.PortRule{Port: intstr.FromString("http")})
+		broken := newPolicy(s.shop, "broken", ztv1.Target{Service: "no-such-service"}, from, ztv1.PortRule{Port: intstr.FromString("http")})
+		create(enforced, broken)
+		Eventually(func(g Gomega) {
+			g.Expect(ready(g, enforced).Reason).To(Equal(compiler.ReasonEnforced))
+			g.Expect(reasons(g, broken)).To(Equal([]string{"Warning " + compiler.ReasonTargetNotFound}))
+		}).Should(Succeed())
+
+		retarget(broken, "inventory")
+		Eventually(func(g Gomega) {
+			g.Expect(reasons(g, broken)).To(Equal([]string{"Warning " + compiler.ReasonTargetNotFound, "Normal " + compiler.ReasonEnforced}))
+		}).Should(Succeed())
+		retarget(enforced, "no-such-service")
+		Eventually(func(g Gomega) {
+			g.Expect(reasons(g, enforced)).To(Equal([]string{"Warning " + compiler.ReasonTargetNotFound}))
+		}).Should(Succeed())
+		// Nothing else: no Event for a status that did not change Ready.
+		Consistently(func(g Gomega) {
+			g.Expect(reasons(g, enforced)).To(HaveLen(1))
+			g.Expect(reasons(g, broken)).To(HaveLen(2))
+		}, "2s", "250ms").Should(Succeed())
+	})
+})

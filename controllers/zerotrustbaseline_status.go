@@ -51,8 +51,10 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 	case applyErr != nil:
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonApplyFailed, applyErr.Error()
 	}
-	before := meta.FindStatusCondition(st.Conditions, ztv1.ConditionReady)
-	changedReady := before == nil || before.Status != ready.Status || before.Reason != ready.Reason
+	var before *metav1.Condition // a copy: SetStatusCondition changes st.Conditions in place
+	if c := meta.FindStatusCondition(st.Conditions, ztv1.ConditionReady); c != nil {
+		before = c.DeepCopy()
+	}
 	meta.SetStatusCondition(&st.Conditions, ready)
 	if equality.Semantic.DeepEqual(*st, b.Status) {
 		return nil
@@ -73,11 +75,7 @@ func (r *ZeroTrustBaselineReconciler) report(ctx context.Context, b *ztv1.ZeroTr
 	if !slices.Equal(beforeExcluded, st.ExcludedNamespaces) && len(st.ExcludedNamespaces) > 0 {
 		r.w.Event(b, nil, corev1.EventTypeNormal, "SystemNamespacesExcluded", "Select", compiler.ExcludedMessage(st.ExcludedNamespaces))
 	}
-	if changedReady {
-		kind := corev1.EventTypeNormal
-		if ready.Status != metav1.ConditionTrue {
-			kind = corev1.EventTypeWarning
-		}
+	if kind, ok := readyEvent(before, &ready); ok {
 		r.w.Event(b, nil, kind, ready.Reason, "Reconcile", ready.Message)
 	}
 	return nil
