@@ -143,7 +143,7 @@ func (r *NamespaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// creation and its removal matter here; its status updates do not.
 		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 			return allNamespaces(ctx)
-		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		}), builder.WithPredicates(afterInitialList, predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(source.Channel(resync, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 			return allNamespaces(ctx)
 		}))).

@@ -68,28 +68,29 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
 		WithOptions(controllerOptions(workers, r.SkipNameValidation))
 	for _, gvk := range compiler.BuiltinKinds() {
-		b = b.Watches(writer.NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy), builder.WithPredicates(r.w.Predicate(gvk)))
+		b = b.Watches(writer.NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToPolicy), builder.WithPredicates(afterInitialList, r.w.Predicate(gvk)))
 	}
 	// Workload informers hold CachedWorkloads: watched through the informers themselves.
 	for _, k := range workloadKinds {
-		b = b.WatchesRawSource(&source.Informer{Informer: workloads.Informer(k.kind), Handler: byIndex2(c, workloadRefs(k.kind))})
+		b = b.WatchesRawSource(&source.Informer{Informer: workloads.Informer(k.kind), Handler: byIndex2(c, workloadRefs(k.kind)),
+			Predicates: []predicate.Predicate{afterInitialList}})
 	}
 	sa := &metav1.PartialObjectMetadata{}
 	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
 	ctl, err := b.
 		Watches(&corev1.Service{}, byIndex(c, IndexService, func(o client.Object) []string {
 			return []string{nsName(o.GetNamespace(), o.GetName())}
-		})).
+		}), builder.WithPredicates(afterInitialList)).
 		Watches(sa, byIndex(c, IndexServiceAccount, func(o client.Object) []string {
 			return []string{nsName(o.GetNamespace(), o.GetName())}
-		})).
+		}), builder.WithPredicates(afterInitialList)).
 		Watches(&corev1.Namespace{}, byIndex(c, IndexNamespace, func(o client.Object) []string {
 			return []string{o.GetName()}
-		})).
+		}), builder.WithPredicates(afterInitialList)).
 		// Only a baseline's spec decides where egress is denied: its status updates (the
 		// audit's findings) concern no policy.
 		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(baselineToPolicies(c)),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			builder.WithPredicates(afterInitialList, predicate.GenerationChangedPredicate{})).
 		Build(r)
 	if err != nil {
 		return err

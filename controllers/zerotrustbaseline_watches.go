@@ -32,7 +32,7 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
 		WithOptions(controllerOptions(2, r.SkipNameValidation))
 	for _, gvk := range compiler.BuiltinKinds() {
-		b = b.Watches(writer.NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline), builder.WithPredicates(r.w.Predicate(gvk)))
+		b = b.Watches(writer.NewChild(gvk), handler.EnqueueRequestsFromMapFunc(childToBaseline), builder.WithPredicates(afterInitialList, r.w.Predicate(gvk)))
 	}
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
@@ -71,8 +71,8 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	b = b.WatchesRawSource(reverifySource("ZeroTrustBaseline", r.ReverifyInterval, listBaselines))
 	// Another baseline's change can change what this one enforces where both apply.
-	ctl, err := b.Watches(&corev1.Namespace{}, allBaselines).
-		Watches(&ztv1.ZeroTrustBaseline{}, allBaselines, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+	ctl, err := b.Watches(&corev1.Namespace{}, allBaselines, builder.WithPredicates(afterInitialList)).
+		Watches(&ztv1.ZeroTrustBaseline{}, allBaselines, builder.WithPredicates(afterInitialList, predicate.GenerationChangedPredicate{})).
 		Build(r)
 	if err != nil {
 		return err
