@@ -146,7 +146,8 @@ func NewWorkloadCache(ctx context.Context, c cache.Cache) (*WorkloadCache, error
 // Informer returns the informer of kind, for watches.
 func (wc *WorkloadCache) Informer(kind ztv1.WorkloadKind) cache.Informer { return wc.informers[kind] }
 
-// Get returns a copy of the workload, or nil when the cache has none.
+// Get returns the workload, or nil when the cache has none. Its labels, ports and probes
+// are the cache's: read-only, as everything an Inventory returns.
 func (wc *WorkloadCache) Get(kind ztv1.WorkloadKind, namespace, name string) (*compiler.Workload, error) {
 	idx, ok := wc.indexers[kind]
 	if !ok {
@@ -160,17 +161,18 @@ func (wc *WorkloadCache) Get(kind ztv1.WorkloadKind, namespace, name string) (*c
 	if !ok {
 		return nil, fmt.Errorf("the %s cache holds a %T", kind, obj)
 	}
-	out := copyWorkload(&w.Workload)
+	out := w.Workload
 	return &out, nil
 }
 
-// InNamespace returns copies of the workloads of namespace, sorted by kind and name.
+// InNamespace returns the workloads of namespace (read-only, see Get), sorted by kind and
+// name.
 func (wc *WorkloadCache) InNamespace(namespace string) ([]compiler.Workload, error) {
 	return wc.byIndex(toolscache.NamespaceIndex, namespace)
 }
 
-// ByServiceAccount returns copies of the workloads whose pods run as serviceAccount in
-// namespace, sorted by kind and name.
+// ByServiceAccount returns the workloads whose pods run as serviceAccount in namespace
+// (read-only, see Get), sorted by kind and name.
 func (wc *WorkloadCache) ByServiceAccount(namespace, serviceAccount string) ([]compiler.Workload, error) {
 	return wc.byIndex(indexPodServiceAccount, nsName(namespace, serviceAccount))
 }
@@ -184,7 +186,7 @@ func (wc *WorkloadCache) byIndex(index, key string) ([]compiler.Workload, error)
 		}
 		for _, obj := range objs {
 			if w, ok := obj.(*CachedWorkload); ok {
-				out = append(out, copyWorkload(&w.Workload))
+				out = append(out, w.Workload)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package compiler_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -153,11 +154,35 @@ func compileCase(t *testing.T, p *ztv1.ServiceAccessPolicy, objs []client.Object
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := inventoryDump(t, inv, objs)
 	out, err := compiler.Compile(inv, compiler.Input{Policy: p.DeepCopy(), Now: c.Now, Options: allBackends})
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
+	// The inventory's answers are read-only (the operator's cache shares them): compiling
+	// changes none of them.
+	if after := inventoryDump(t, inv, objs); after != before {
+		t.Fatalf("Compile changed the inventory's workloads:\n%s\n----\n%s", before, after)
+	}
 	return out
+}
+
+// inventoryDump is the workloads inv holds in the namespaces of objs, as JSON.
+func inventoryDump(t *testing.T, inv *static.Inventory, objs []client.Object) string {
+	t.Helper()
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, o := range objs {
+		if ns := o.GetNamespace(); ns != "" && !seen[ns] {
+			seen[ns] = true
+			j, err := json.Marshal(inv.Workloads(ns))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(ns + ": " + string(j) + "\n")
+		}
+	}
+	return b.String()
 }
 
 // objectsOf are the objects every backend generated, DryRun's (listed in status) included.

@@ -21,7 +21,9 @@ import (
 // Inventory answers the compiler's questions about the cluster. The operator backs it with
 // its informer caches and field indexes; kubectl-zt render with the YAML it read. A missing
 // object is (nil, nil); an error means the answer is unknown and the caller should retry.
-// Implementations must return results in a deterministic order.
+// Implementations must return results in a deterministic order. What they return is
+// read-only: the compiler never modifies it (FuzzCompile checks), so implementations may
+// share it with their own store, as the operator's cache does with workloads.
 type Inventory interface {
 	// Service returns the Service namespace/name.
 	Service(namespace, name string) (*corev1.Service, error)

@@ -16,7 +16,6 @@ import (
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
 )
 
 type key struct{ namespace, name string }
@@ -142,7 +141,8 @@ func (i *Inventory) Service(namespace, name string) (*corev1.Service, error) {
 // Workload implements compiler.Inventory.
 func (i *Inventory) Workload(namespace string, kind ztv1.WorkloadKind, name string) (*compiler.Workload, error) {
 	if w, ok := i.workloads[workloadKey{namespace, kind, name}]; ok {
-		return copyWorkload(w), nil
+		c := *w // shares labels, ports and probes: read-only (compiler.Inventory)
+		return &c, nil
 	}
 	return nil, nil
 }
@@ -152,7 +152,7 @@ func (i *Inventory) WorkloadsByServiceAccount(namespace, serviceAccount string) 
 	var out []compiler.Workload
 	for k, w := range i.workloads {
 		if k.namespace == namespace && w.ServiceAccount == serviceAccount {
-			out = append(out, *copyWorkload(w))
+			out = append(out, *w)
 		}
 	}
 	sort.Slice(out, func(a, b int) bool {
@@ -270,7 +270,7 @@ func (i *Inventory) Workloads(namespace string) []compiler.Workload {
 	var out []compiler.Workload
 	for k, w := range i.workloads {
 		if k.namespace == namespace {
-			out = append(out, *copyWorkload(w))
+			out = append(out, *w)
 		}
 	}
 	sort.Slice(out, func(a, b int) bool {
@@ -280,19 +280,6 @@ func (i *Inventory) Workloads(namespace string) []compiler.Workload {
 		return out[a].Name < out[b].Name
 	})
 	return out
-}
-
-func copyWorkload(w *compiler.Workload) *compiler.Workload {
-	c := *w
-	if w.PodLabels != nil {
-		c.PodLabels = make(map[string]string, len(w.PodLabels))
-		for k, v := range w.PodLabels {
-			c.PodLabels[k] = v
-		}
-	}
-	c.Ports = append([]corev1.ContainerPort(nil), w.Ports...)
-	c.Probes = append([]model.Probe(nil), w.Probes...)
-	return &c
 }
 
 func sortedKeys[V any](m map[string]V) []string {
