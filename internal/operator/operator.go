@@ -262,6 +262,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Cache: cache.Options{
 			ByObject:         byObject,
 			DefaultTransform: cache.TransformStripManagedFields(),
+			NewInformer:      newInformer,
 		},
 		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 	})

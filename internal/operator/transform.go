@@ -1,11 +1,18 @@
 package operator
 
 import (
+	"context"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/zerotrust-dev/zerotrust-operator/controllers"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 )
 
@@ -65,4 +72,27 @@ func condense(obj any) (any, error) {
 		return obj, err
 	}
 	return obj, nil
+}
+
+// newInformer is the cache's informer constructor: controller-runtime's own
+// (toolscache.NewSharedIndexInformer), except that a workload informer condenses each page
+// it lists as it comes (controllers.CondenseWorkloadList) instead of holding every page's
+// whole objects until the list is complete. Watch events, and the initial state when the
+// API server streams it, go through the cache transform one object at a time already.
+func newInformer(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, indexers toolscache.Indexers) toolscache.SharedIndexInformer {
+	switch obj.(type) {
+	case *appsv1.Deployment, *appsv1.StatefulSet, *appsv1.DaemonSet:
+		inner := toolscache.ToListerWatcherWithContext(lw)
+		lw = &toolscache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+				list, err := inner.ListWithContext(ctx, opts)
+				if err != nil {
+					return list, err
+				}
+				return controllers.CondenseWorkloadList(list)
+			},
+			WatchFuncWithContext: inner.WatchWithContext,
+		}
+	}
+	return toolscache.NewSharedIndexInformer(lw, obj, resync, indexers)
 }
