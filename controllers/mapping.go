@@ -2,8 +2,11 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -28,6 +31,42 @@ const ReasonDriftRepaired = writer.ReasonDriftRepaired
 func PolicyStatusPatch(p *ztv1.ServiceAccessPolicy, out *compiler.Output) ([]byte, error) {
 	st := compiler.PolicyStatus(p, out, nil, p.Status.Conditions, metav1.Now())
 	return writer.StatusPatch(&st)
+}
+
+// lister lists every object of one kind (a new list of it from newList) from c: as
+// objects for a resync, as requests for re-verification and mapping.
+type lister struct {
+	c       client.Reader
+	newList func() client.ObjectList
+}
+
+func (l lister) objects(ctx context.Context) ([]client.Object, error) {
+	list := l.newList()
+	if err := l.c.List(ctx, list); err != nil {
+		return nil, err
+	}
+	var out []client.Object
+	err := meta.EachListItem(list, func(o runtime.Object) error {
+		obj, ok := o.(client.Object)
+		if !ok {
+			return fmt.Errorf("a %T lists a %T", list, o)
+		}
+		out = append(out, obj)
+		return nil
+	})
+	return out, err
+}
+
+func (l lister) requests(ctx context.Context) ([]reconcile.Request, error) {
+	objs, err := l.objects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reconcile.Request, len(objs))
+	for i, o := range objs {
+		out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
+	}
+	return out, nil
 }
 
 // afterInitialList drops the Create events of an informer's initial list. It goes on the

@@ -123,15 +123,11 @@ func managedKeys(labels, annotations map[string]string) string {
 // every namespace (baseline changes are rare; namespaces are cached).
 func (r *NamespaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c := mgr.GetClient()
+	namespaces := lister{c: c, newList: func() client.ObjectList { return &corev1.NamespaceList{} }}
 	allNamespaces := func(ctx context.Context) []reconcile.Request {
-		var list corev1.NamespaceList
-		if err := c.List(ctx, &list); err != nil {
+		reqs, err := namespaces.requests(ctx)
+		if err != nil {
 			log.FromContext(ctx).Error(err, "listing namespaces")
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for _, ns := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: ns.Name}})
 		}
 		return reqs
 	}

@@ -50,21 +50,12 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	}
 	r.workloads = workloads
 	resync := make(chan event.GenericEvent, 1024)
+	policies := lister{c: c, newList: func() client.ObjectList { return &ztv1.ServiceAccessPolicyList{} }}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("serviceaccesspolicy").
 		WatchesRawSource(source.Channel(resync, &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(r.boundaries.source()).
-		WatchesRawSource(reverifySource("ServiceAccessPolicy", r.ReverifyInterval, func(ctx context.Context) ([]reconcile.Request, error) {
-			var l ztv1.ServiceAccessPolicyList
-			if err := c.List(ctx, &l); err != nil {
-				return nil, err
-			}
-			out := make([]reconcile.Request, len(l.Items))
-			for i := range l.Items {
-				out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l.Items[i])}
-			}
-			return out, nil
-		})).
+		WatchesRawSource(reverifySource("ServiceAccessPolicy", r.ReverifyInterval, policies.requests)).
 		For(&ztv1.ServiceAccessPolicy{}, builder.WithPredicates(specOrDeletion)).
 		WithOptions(controllerOptions(workers, r.SkipNameValidation))
 	for _, gvk := range compiler.BuiltinKinds() {
@@ -97,17 +88,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	}
 	// A backend activated later (its CRDs installed): watch its kinds, then reconcile every
 	// policy so that it gets the backend's objects.
-	return watchActivated(mgr, ctl, r.Backends, resync, r.w, childToPolicy, func(ctx context.Context) ([]client.Object, error) {
-		var list ztv1.ServiceAccessPolicyList
-		if err := c.List(ctx, &list); err != nil {
-			return nil, err
-		}
-		out := make([]client.Object, len(list.Items))
-		for i := range list.Items {
-			out[i] = &list.Items[i]
-		}
-		return out, nil
-	})
+	return watchActivated(mgr, ctl, r.Backends, resync, r.w, childToPolicy, policies.objects)
 }
 
 // byIndex maps an event to the policies whose index holds one of keys(object).

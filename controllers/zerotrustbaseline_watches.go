@@ -54,22 +54,12 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		r.AuditPods = pods
 	}
-	listBaselines := func(ctx context.Context) ([]reconcile.Request, error) {
-		var list ztv1.ZeroTrustBaselineList
-		if err := c.List(ctx, &list); err != nil {
-			return nil, err
-		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for _, item := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Name: item.Name}})
-		}
-		return reqs, nil
-	}
+	baselines := lister{c: c, newList: func() client.ObjectList { return &ztv1.ZeroTrustBaselineList{} }}
 	allBaselines := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-		reqs, _ := listBaselines(ctx)
+		reqs, _ := baselines.requests(ctx)
 		return reqs
 	})
-	b = b.WatchesRawSource(reverifySource("ZeroTrustBaseline", r.ReverifyInterval, listBaselines))
+	b = b.WatchesRawSource(reverifySource("ZeroTrustBaseline", r.ReverifyInterval, baselines.requests))
 	// Another baseline's change can change what this one enforces where both apply.
 	ctl, err := b.Watches(&corev1.Namespace{}, allBaselines, builder.WithPredicates(afterInitialList)).
 		Watches(&ztv1.ZeroTrustBaseline{}, allBaselines, builder.WithPredicates(afterInitialList, predicate.GenerationChangedPredicate{})).
@@ -77,15 +67,5 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	return watchActivated(mgr, ctl, r.Backends, resync, r.w, childToBaseline, func(ctx context.Context) ([]client.Object, error) {
-		var list ztv1.ZeroTrustBaselineList
-		if err := c.List(ctx, &list); err != nil {
-			return nil, err
-		}
-		out := make([]client.Object, len(list.Items))
-		for i := range list.Items {
-			out[i] = &list.Items[i]
-		}
-		return out, nil
-	})
+	return watchActivated(mgr, ctl, r.Backends, resync, r.w, childToBaseline, baselines.objects)
 }
