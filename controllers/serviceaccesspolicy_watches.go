@@ -49,6 +49,10 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		return err
 	}
 	r.workloads = workloads
+	pi, err := newPolicyIndex(context.Background(), mgr.GetCache())
+	if err != nil {
+		return err
+	}
 	resync := make(chan event.GenericEvent, 1024)
 	policies := lister{c: c, newList: func() client.ObjectList { return &ztv1.ServiceAccessPolicyList{} }}
 	b := ctrl.NewControllerManagedBy(mgr).
@@ -63,24 +67,24 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	}
 	// Workload informers hold CachedWorkloads: watched through the informers themselves.
 	for _, k := range workloadKinds {
-		b = b.WatchesRawSource(&source.Informer{Informer: workloads.Informer(k.kind), Handler: byIndex2(c, workloadRefs(k.kind)),
+		b = b.WatchesRawSource(&source.Informer{Informer: workloads.Informer(k.kind), Handler: pi.byRefs(workloadRefs(k.kind)),
 			Predicates: []predicate.Predicate{afterInitialList}})
 	}
 	sa := &metav1.PartialObjectMetadata{}
 	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
 	ctl, err := b.
-		Watches(&corev1.Service{}, byIndex(c, IndexService, func(o client.Object) []string {
+		Watches(&corev1.Service{}, pi.byIndex(IndexService, func(o client.Object) []string {
 			return []string{nsName(o.GetNamespace(), o.GetName())}
 		}), builder.WithPredicates(afterInitialList)).
-		Watches(sa, byIndex(c, IndexServiceAccount, func(o client.Object) []string {
+		Watches(sa, pi.byIndex(IndexServiceAccount, func(o client.Object) []string {
 			return []string{nsName(o.GetNamespace(), o.GetName())}
 		}), builder.WithPredicates(afterInitialList)).
-		Watches(&corev1.Namespace{}, byIndex(c, IndexNamespace, func(o client.Object) []string {
+		Watches(&corev1.Namespace{}, pi.byIndex(IndexNamespace, func(o client.Object) []string {
 			return []string{o.GetName()}
 		}), builder.WithPredicates(afterInitialList)).
 		// Only a baseline's spec decides where egress is denied: its status updates (the
 		// audit's findings) concern no policy.
-		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(baselineToPolicies(c)),
+		Watches(&ztv1.ZeroTrustBaseline{}, handler.EnqueueRequestsFromMapFunc(baselineToPolicies(c, pi)),
 			builder.WithPredicates(afterInitialList, predicate.GenerationChangedPredicate{})).
 		Build(r)
 	if err != nil {
@@ -91,42 +95,24 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	return watchActivated(mgr, ctl, r.Backends, resync, r.w, childToPolicy, policies.objects)
 }
 
-// byIndex maps an event to the policies whose index holds one of keys(object).
-func byIndex(c client.Reader, index string, keys func(client.Object) []string) handler.EventHandler {
-	return byIndex2(c, func(o client.Object) map[string][]string { return map[string][]string{index: keys(o)} })
+// byIndex maps an event to the policies that refer to one of keys(object) as kind.
+func (pi *policyIndex) byIndex(kind string, keys func(client.Object) []string) handler.EventHandler {
+	return pi.byRefs(func(o client.Object) map[string][]string { return map[string][]string{kind: keys(o)} })
 }
 
-func byIndex2(c client.Reader, refs func(client.Object) map[string][]string) handler.EventHandler {
+// byRefs maps an event to the policies that make one of refs(object), by kind.
+func (pi *policyIndex) byRefs(refs func(client.Object) map[string][]string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		var reqs []reconcile.Request
 		seen := map[client.ObjectKey]bool{}
-		for index, keys := range refs(o) {
-			reqs = policiesFor(ctx, c, index, keys, seen, reqs)
+		for kind, keys := range refs(o) {
+			var err error
+			if reqs, err = pi.policies(kind, keys, seen, reqs); err != nil {
+				log.FromContext(ctx).Error(err, "mapping event to policies", "reference", kind)
+			}
 		}
 		return reqs
 	})
-}
-
-// policiesFor appends to reqs the policies whose index holds one of keys, skipping those
-// in seen.
-func policiesFor(ctx context.Context, c client.Reader, index string, keys []string, seen map[client.ObjectKey]bool, reqs []reconcile.Request) []reconcile.Request {
-	for _, k := range keys {
-		var list ztv1.ServiceAccessPolicyList
-		// Only the keys are read: no copies of the cached policies (at start-up every
-		// workload, Service and ServiceAccount event comes through here).
-		if err := c.List(ctx, &list, client.MatchingFields{index: k}, client.UnsafeDisableDeepCopy); err != nil {
-			log.FromContext(ctx).Error(err, "mapping event to policies", "index", index, "key", k)
-			continue
-		}
-		for i := range list.Items {
-			key := client.ObjectKeyFromObject(&list.Items[i])
-			if !seen[key] {
-				seen[key] = true
-				reqs = append(reqs, reconcile.Request{NamespacedName: key})
-			}
-		}
-	}
-	return reqs
 }
 
 // workloadRefs: a workload matters to policies that name it, to policies that name the
@@ -144,7 +130,7 @@ func workloadRefs(kind ztv1.WorkloadKind) func(client.Object) map[string][]strin
 
 // baselineToPolicies: a baseline decides where egress is denied, so its change concerns the
 // policies with callers in the namespaces it selects. Old and new objects are both mapped.
-func baselineToPolicies(c client.Reader) handler.MapFunc {
+func baselineToPolicies(c client.Reader, pi *policyIndex) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		b, ok := o.(*ztv1.ZeroTrustBaseline)
 		if !ok {
@@ -163,6 +149,10 @@ func baselineToPolicies(c client.Reader) handler.MapFunc {
 		for _, ns := range nss.Items {
 			names = append(names, ns.Name)
 		}
-		return policiesFor(ctx, c, IndexNamespace, names, map[client.ObjectKey]bool{}, nil)
+		reqs, err := pi.policies(IndexNamespace, names, map[client.ObjectKey]bool{}, nil)
+		if err != nil {
+			log.FromContext(ctx).Error(err, "mapping baseline to policies", "baseline", klog.KObj(b))
+		}
+		return reqs
 	}
 }

@@ -270,9 +270,6 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
 	controllers.SetStateSource(mgr.GetCache(), backends)
-	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
-		return nil, err
-	}
 	if err := writer.SetupChildIndexes(ctx, mgr); err != nil {
 		return nil, err
 	}
