@@ -28,21 +28,23 @@ import (
 // The informers hold CachedWorkloads, not the API types, so workloads are read through
 // WorkloadCache, never through the manager's client.
 
-// CachedWorkload is a workload as the operator's cache holds it. It is no API type: it
-// never leaves the process.
+// CachedWorkload is a workload as the operator's cache holds it: its identity
+// (workloadMeta) and the compiler's Workload. It is no API type: it never leaves the
+// process.
 type CachedWorkload struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
+	workloadMeta
 	// Workload is what the compiler reads of the workload.
-	Workload compiler.Workload `json:"-"`
+	Workload compiler.Workload
 }
 
 var _ client.Object = &CachedWorkload{}
 
 // DeepCopyObject implements runtime.Object.
 func (w *CachedWorkload) DeepCopyObject() runtime.Object {
-	out := &CachedWorkload{TypeMeta: w.TypeMeta, Workload: copyWorkload(&w.Workload)}
-	w.DeepCopyInto(&out.ObjectMeta)
+	out := &CachedWorkload{workloadMeta: w.workloadMeta, Workload: copyWorkload(&w.Workload)}
+	if w.deletionTimestamp != nil {
+		out.deletionTimestamp = w.deletionTimestamp.DeepCopy()
+	}
 	return out
 }
 
@@ -94,9 +96,9 @@ func CondenseWorkload(obj any) (any, error) {
 	}
 	w.PodLabels = apply.Intern(w.PodLabels)
 	return &CachedWorkload{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: meta.Namespace, Name: meta.Name, UID: meta.UID, ResourceVersion: meta.ResourceVersion,
-			Generation: meta.Generation, DeletionTimestamp: meta.DeletionTimestamp,
+		workloadMeta: workloadMeta{
+			namespace: w.Namespace, name: w.Name, uid: meta.UID, resourceVersion: meta.ResourceVersion,
+			generation: meta.Generation, deletionTimestamp: meta.DeletionTimestamp,
 		},
 		Workload: *w,
 	}, nil
@@ -187,7 +189,7 @@ func NewWorkloadCache(ctx context.Context, c cache.Cache) (*WorkloadCache, error
 		}
 		err = inf.AddIndexers(toolscache.Indexers{indexPodServiceAccount: func(obj any) ([]string, error) {
 			if w, ok := obj.(*CachedWorkload); ok {
-				return []string{nsName(w.Namespace, w.Workload.ServiceAccount)}, nil
+				return []string{nsName(w.Workload.Namespace, w.Workload.ServiceAccount)}, nil
 			}
 			return nil, nil
 		}})
