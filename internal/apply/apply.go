@@ -44,12 +44,12 @@ func ToUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
 // server-side apply would change nothing.
 //
 // A live object from the operator's cache may hold, instead of its content, the digest of
-// it (DigestAnnotation, see Condense): then the digests are compared.
+// it (DigestLabel, see Condense): then the digests are compared.
 func InSync(desired, live client.Object) (bool, error) {
 	if live == nil {
 		return false, nil
 	}
-	if digest, ok := live.GetAnnotations()[DigestAnnotation]; ok {
+	if digest, ok := live.GetLabels()[DigestLabel]; ok {
 		want, err := Digest(desired)
 		if err != nil || want != digest {
 			return false, err
@@ -103,14 +103,9 @@ func InSync(desired, live client.Object) (bool, error) {
 	return true, nil
 }
 
-// sameAnnotations reports whether live holds exactly the desired annotations, besides the
-// cache's DigestAnnotation.
+// sameAnnotations reports whether live holds exactly the desired annotations.
 func sameAnnotations(desired, live map[string]string) bool {
-	n := len(live)
-	if _, ok := live[DigestAnnotation]; ok {
-		n--
-	}
-	return n == len(desired) && Subset(desired, live)
+	return len(live) == len(desired) && Subset(desired, live)
 }
 
 // isContent reports whether a top-level field is content (compared whole), not metadata.
@@ -122,11 +117,13 @@ func isContent(field string) bool {
 	return true
 }
 
-// DigestAnnotation holds, on a generated object in the operator's cache only, the digest
-// of the content Condense removed from it. The key is not a valid annotation key (the
-// colon), so no object from the API server can carry it: nobody can forge a digest to hide
-// drift. It is never written.
-const DigestAnnotation = "zerotrust.dev/cached:content-digest"
+// DigestLabel holds, on a generated object in the operator's cache only, the digest of the
+// content Condense removed from it. The key is not a valid label key (the colon), so no
+// object from the API server can carry it: nobody can forge a digest to hide drift. It is
+// never written (replace leaves it out). It is a label rather than an annotation because
+// the labels' map is there anyway (a generated object has four), while an annotations map
+// only for the digest cost 340 bytes a NetworkPolicy (docs/performance.md).
+const DigestLabel = "zerotrust.dev/cached:content-digest"
 
 // Digest is a digest of obj's content, every top-level field InSync compares whole: of a
 // typed NetworkPolicy its spec in protobuf (deterministic, and cheap to compute from the
@@ -163,14 +160,14 @@ func Sum(b []byte) string {
 }
 
 // Condense replaces the content of a generated object (a NetworkPolicy's spec, a mesh
-// policy's spec: all but metadata and status) by its digest in DigestAnnotation, for the
+// policy's spec: all but metadata and status) by its digest in DigestLabel, for the
 // operator's cache: InSync then compares digests, and thousands of generated objects cost
 // the cache their metadata only. Label keys and values are interned: the same few strings
 // repeat on every generated object. The object is changed in place; kinds other than
 // NetworkPolicy and unstructured ones are returned unchanged. It is idempotent (informers
 // may transform an object again): a condensed object is left as it is.
 func Condense(obj client.Object) error {
-	if _, done := obj.GetAnnotations()[DigestAnnotation]; done {
+	if _, done := obj.GetLabels()[DigestLabel]; done {
 		return nil
 	}
 	switch o := obj.(type) {
@@ -180,8 +177,7 @@ func Condense(obj client.Object) error {
 			return err
 		}
 		o.Spec = networkingv1.NetworkPolicySpec{}
-		o.Labels = Intern(o.Labels)
-		setAnnotation(o, DigestAnnotation, digest)
+		o.Labels = internWith(o.Labels, DigestLabel, digest)
 	case *unstructured.Unstructured:
 		digest, err := Digest(o)
 		if err != nil {
@@ -192,9 +188,15 @@ func Condense(obj client.Object) error {
 				delete(o.Object, k)
 			}
 		}
-		setAnnotation(o, DigestAnnotation, digest)
+		o.SetLabels(internWith(o.GetLabels(), DigestLabel, digest))
 	}
 	return nil
+}
+
+// CachedDigest returns the digest Condense left on a cached generated object.
+func CachedDigest(obj client.Object) (string, bool) {
+	digest, ok := obj.GetLabels()[DigestLabel]
+	return digest, ok
 }
 
 // Intern returns m with its keys and values replaced by canonical copies (unique.Make), so
@@ -210,13 +212,14 @@ func Intern(m map[string]string) map[string]string {
 	return out
 }
 
-func setAnnotation(o client.Object, key, value string) {
-	a := o.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
+// internWith is Intern(m) with key set to value (not interned: a digest is unique).
+func internWith(m map[string]string, key, value string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for k, v := range m {
+		out[unique.Make(k).Value()] = unique.Make(v).Value()
 	}
-	a[key] = value
-	o.SetAnnotations(a)
+	out[key] = value
+	return out
 }
 
 // Subset reports whether have holds every key of want with the same value.
@@ -302,6 +305,7 @@ func replace(ctx context.Context, c client.Client, u *unstructured.Unstructured,
 		}
 		labels := map[string]string{}
 		maps.Copy(labels, base.GetLabels())
+		delete(labels, DigestLabel) // the cache's, never written
 		maps.Copy(labels, u.GetLabels())
 		obj.SetLabels(labels)
 		obj.SetFinalizers(base.GetFinalizers())

@@ -54,8 +54,8 @@ func TestCondensedNetworkPolicyComparesByDigest(t *testing.T) {
 	}
 	// Idempotent: an informer may transform the same object again.
 	again := live.DeepCopy()
-	if err := Condense(again); err != nil || again.Annotations[DigestAnnotation] != live.Annotations[DigestAnnotation] {
-		t.Fatalf("a second Condense changed the digest: %q -> %q (%v)", live.Annotations[DigestAnnotation], again.Annotations[DigestAnnotation], err)
+	if err := Condense(again); err != nil || again.Labels[DigestLabel] != live.Labels[DigestLabel] {
+		t.Fatalf("a second Condense changed the digest: %q -> %q (%v)", live.Labels[DigestLabel], again.Labels[DigestLabel], err)
 	}
 
 	for name, edit := range map[string]func(*networkingv1.NetworkPolicy){
@@ -96,8 +96,8 @@ func TestCondensedMeshObjectComparesByDigest(t *testing.T) {
 	}
 }
 
-func TestDigestAnnotationCannotComeFromTheAPIServer(t *testing.T) {
-	if errs := validation.IsQualifiedName(DigestAnnotation); len(errs) == 0 {
-		t.Fatalf("%q is a valid annotation key: an object on the server could carry a forged digest", DigestAnnotation)
+func TestDigestLabelCannotComeFromTheAPIServer(t *testing.T) {
+	if errs := validation.IsQualifiedName(DigestLabel); len(errs) == 0 {
+		t.Fatalf("%q is a valid label key: an object on the server could carry a forged digest", DigestLabel)
 	}
 }

@@ -95,7 +95,7 @@ func (w *lastWrites) forget(key types.NamespacedName) {
 }
 
 // StatusDigestAnnotation holds, on a policy in the operator's cache only, the digest of the
-// status CondensePolicy removed from it. Like apply.DigestAnnotation it is not a valid
+// status CondensePolicy removed from it. Like apply.DigestLabel it is not a valid
 // annotation key, so no object from the API server carries it.
 const StatusDigestAnnotation = "zerotrust.dev/cached:status-digest"
 
