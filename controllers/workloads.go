@@ -28,9 +28,9 @@ import (
 // The informers hold CachedWorkloads, not the API types, so workloads are read through
 // WorkloadCache, never through the manager's client.
 
-// CachedWorkload is a workload as the operator's cache holds it: its identity
-// (workloadMeta) and the compiler's Workload. It is no API type: it never leaves the
-// process.
+// CachedWorkload is a workload as the operator's cache holds it: the compiler's Workload
+// (which names it) and the little more of its metadata informers read (workloadMeta). It
+// is no API type: it never leaves the process.
 type CachedWorkload struct {
 	workloadMeta
 	// Workload is what the compiler reads of the workload.
@@ -97,8 +97,8 @@ func CondenseWorkload(obj any) (any, error) {
 	w.PodLabels = apply.Intern(w.PodLabels)
 	return &CachedWorkload{
 		workloadMeta: workloadMeta{
-			namespace: w.Namespace, name: w.Name, uid: meta.UID, resourceVersion: meta.ResourceVersion,
-			generation: meta.Generation, deletionTimestamp: meta.DeletionTimestamp,
+			uid: meta.UID, resourceVersion: meta.ResourceVersion, generation: meta.Generation,
+			deletionTimestamp: meta.DeletionTimestamp,
 		},
 		Workload: *w,
 	}, nil
