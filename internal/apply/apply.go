@@ -193,32 +193,27 @@ func Condense(obj client.Object) error {
 	return nil
 }
 
-// CachedDigest returns the digest Condense left on a cached generated object.
-func CachedDigest(obj client.Object) (string, bool) {
-	digest, ok := obj.GetLabels()[DigestLabel]
-	return digest, ok
-}
-
 // Intern returns m with its keys and values replaced by canonical copies (unique.Make), so
 // that the label maps of thousands of cached objects share their strings.
 func Intern(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return m
 	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[unique.Make(k).Value()] = unique.Make(v).Value()
-	}
-	return out
+	return internInto(make(map[string]string, len(m)), m)
 }
 
 // internWith is Intern(m) with key set to value (not interned: a digest is unique).
 func internWith(m map[string]string, key, value string) map[string]string {
-	out := make(map[string]string, len(m)+1)
+	out := internInto(make(map[string]string, len(m)+1), m)
+	out[key] = value
+	return out
+}
+
+// internInto adds m's entries to out, keys and values interned, and returns out.
+func internInto(out, m map[string]string) map[string]string {
 	for k, v := range m {
 		out[unique.Make(k).Value()] = unique.Make(v).Value()
 	}
-	out[key] = value
 	return out
 }
 
