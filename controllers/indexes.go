@@ -101,36 +101,46 @@ func podServiceAccount(o client.Object) string {
 // policyIndex finds policies by what they refer to, through IndexRefs.
 type policyIndex struct{ idx toolscache.Indexer }
 
-// newPolicyIndex gets (creating it if need be) the policy informer of c and indexes it by
-// reference, once: both the reconciler and tests may ask.
+// newPolicyIndex gets (creating it if need be) the policy informer of c, indexed by
+// reference.
 func newPolicyIndex(ctx context.Context, c cache.Cache) (*policyIndex, error) {
-	inf, err := c.GetInformer(ctx, &ztv1.ServiceAccessPolicy{}, cache.BlockUntilSynced(false))
+	_, idx, err := indexedInformer(ctx, c, &ztv1.ServiceAccessPolicy{}, IndexRefs, func(obj any) ([]string, error) {
+		p, ok := obj.(*ztv1.ServiceAccessPolicy)
+		if !ok {
+			return nil, nil
+		}
+		var keys []string
+		for kind, refs := range policyRefs(p) {
+			for _, ref := range refs {
+				keys = append(keys, refKey(kind, ref))
+			}
+		}
+		return keys, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("getting the policy informer: %w", err)
+		return nil, fmt.Errorf("the policy informer: %w", err)
+	}
+	return &policyIndex{idx: idx}, nil
+}
+
+// indexedInformer gets (creating it if need be) the informer of obj's kind in c and adds
+// the index name (fn) to it, once: several reconcilers, and tests, may ask for the same.
+// It does not wait for the informer to sync.
+func indexedInformer(ctx context.Context, c cache.Cache, obj client.Object, name string, fn toolscache.IndexFunc) (cache.Informer, toolscache.Indexer, error) {
+	inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, nil, err
 	}
 	shared, ok := inf.(toolscache.SharedIndexInformer)
 	if !ok {
-		return nil, fmt.Errorf("the policy informer is a %T, not a shared index informer", inf)
+		return nil, nil, fmt.Errorf("a %T, not a shared index informer", inf)
 	}
-	if _, indexed := shared.GetIndexer().GetIndexers()[IndexRefs]; !indexed {
-		err := inf.AddIndexers(toolscache.Indexers{IndexRefs: func(obj any) ([]string, error) {
-			p, ok := obj.(*ztv1.ServiceAccessPolicy)
-			if !ok {
-				return nil, nil
-			}
-			var keys []string
-			for kind, refs := range policyRefs(p) {
-				for _, ref := range refs {
-					keys = append(keys, refKey(kind, ref))
-				}
-			}
-			return keys, nil
-		}})
-		if err != nil {
-			return nil, fmt.Errorf("indexing policies by reference: %w", err)
+	if _, indexed := shared.GetIndexer().GetIndexers()[name]; !indexed {
+		if err := inf.AddIndexers(toolscache.Indexers{name: fn}); err != nil {
+			return nil, nil, fmt.Errorf("adding index %s: %w", name, err)
 		}
 	}
-	return &policyIndex{idx: shared.GetIndexer()}, nil
+	return inf, shared.GetIndexer(), nil
 }
 
 // policies appends to reqs the policies that refer to one of keys as kind, skipping those

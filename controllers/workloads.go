@@ -173,30 +173,16 @@ type WorkloadCache struct {
 func NewWorkloadCache(ctx context.Context, c cache.Cache) (*WorkloadCache, error) {
 	wc := &WorkloadCache{informers: map[ztv1.WorkloadKind]cache.Informer{}, indexers: map[ztv1.WorkloadKind]toolscache.Indexer{}}
 	for _, k := range workloadKinds {
-		inf, err := c.GetInformer(ctx, k.obj(), cache.BlockUntilSynced(false))
-		if err != nil {
-			return nil, fmt.Errorf("getting the %s informer: %w", k.kind, err)
-		}
-		shared, ok := inf.(toolscache.SharedIndexInformer)
-		if !ok {
-			return nil, fmt.Errorf("the %s informer is a %T, not a shared index informer", k.kind, inf)
-		}
-		// Both reconcilers read workloads through a WorkloadCache over the same informers:
-		// the index is added once.
-		if _, indexed := shared.GetIndexer().GetIndexers()[indexPodServiceAccount]; indexed {
-			wc.informers[k.kind], wc.indexers[k.kind] = inf, shared.GetIndexer()
-			continue
-		}
-		err = inf.AddIndexers(toolscache.Indexers{indexPodServiceAccount: func(obj any) ([]string, error) {
+		inf, idx, err := indexedInformer(ctx, c, k.obj(), indexPodServiceAccount, func(obj any) ([]string, error) {
 			if w, ok := obj.(*CachedWorkload); ok {
 				return []string{nsName(w.Workload.Namespace, w.Workload.ServiceAccount)}, nil
 			}
 			return nil, nil
-		}})
+		})
 		if err != nil {
-			return nil, fmt.Errorf("indexing %ss by service account: %w", k.kind, err)
+			return nil, fmt.Errorf("the %s informer: %w", k.kind, err)
 		}
-		wc.informers[k.kind], wc.indexers[k.kind] = inf, shared.GetIndexer()
+		wc.informers[k.kind], wc.indexers[k.kind] = inf, idx
 	}
 	return wc, nil
 }
