@@ -11,18 +11,25 @@ import (
 
 func TestSlimServiceAndNamespace(t *testing.T) {
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{"a": "b"}},
-		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
-		Status:     corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "1.2.3.4"}}}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "u1", ResourceVersion: "7",
+			Labels: map[string]string{"helm.sh/chart": "web-1.0"}, Annotations: map[string]string{"a": "b"}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"},
+			Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "1.2.3.4"}}}},
 	}
-	want := svc.Spec.DeepCopy()
+	want := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "u1", ResourceVersion: "7"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+	}
 	out, err := slim(svc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := out.(*corev1.Service)
-	if !reflect.DeepEqual(&got.Spec, want) || got.Annotations != nil || len(got.Status.LoadBalancer.Ingress) != 0 {
-		t.Errorf("Service: want spec kept, annotations and status dropped; got %+v", got)
+	if got := out.(*corev1.Service); !reflect.DeepEqual(got, want) {
+		t.Errorf("Service: want identity, selector and ports only:\n%+v\ngot\n%+v", want, got)
+	}
+	if again, _ := slim(out); !reflect.DeepEqual(again, want) {
+		t.Errorf("Service: slim is not idempotent: %+v", again)
 	}
 
 	ns := &corev1.Namespace{
