@@ -100,11 +100,13 @@ func (w *lastWrites) forget(key types.NamespacedName) {
 const StatusDigestAnnotation = "zerotrust.dev/cached:status-digest"
 
 // CondensePolicy is the cache transform of ServiceAccessPolicies: without managedFields,
-// and of the status only observedGeneration, active (schedule transitions are counted by
-// it) and conditions (the reconciler keeps their transition times and reports Ready's
-// transitions) plus the digest of the whole status
-// (statusIs compares it). Backends and the objects they list are most of a policy. It is
-// idempotent, as informers require.
+// labels and annotations, and of the status only observedGeneration, active (schedule
+// transitions are counted by it) and conditions (the reconciler keeps their transition
+// times and reports Ready's transitions) plus the digest of the whole status
+// (statusIs compares it), the only annotation left. Backends and the objects they list are
+// most of a policy. Nothing reads a policy's labels or annotations (they are never copied
+// onto what it generates), and a GitOps tool's can be larger than the spec: kubectl's
+// last-applied-configuration is a copy of it. It is idempotent, as informers require.
 func CondensePolicy(obj any) (any, error) {
 	p, ok := obj.(*ztv1.ServiceAccessPolicy)
 	if !ok {
@@ -114,10 +116,8 @@ func CondensePolicy(obj any) (any, error) {
 	if _, done := p.Annotations[StatusDigestAnnotation]; done {
 		return p, nil
 	}
-	if p.Annotations == nil {
-		p.Annotations = map[string]string{}
-	}
-	p.Annotations[StatusDigestAnnotation] = statusDigest(&p.Status)
+	p.Labels = nil
+	p.Annotations = map[string]string{StatusDigestAnnotation: statusDigest(&p.Status)}
 	p.Status = ztv1.ServiceAccessPolicyStatus{ObservedGeneration: p.Status.ObservedGeneration, Conditions: p.Status.Conditions, Active: p.Status.Active}
 	return p, nil
 }
