@@ -163,8 +163,9 @@ func Sum(b []byte) string {
 // Condense replaces the content of a generated object (a NetworkPolicy's spec, a mesh
 // policy's spec: all but metadata and status) by its digest in DigestLabel, for the
 // operator's cache: InSync then compares digests, and thousands of generated objects cost
-// the cache their metadata only. Label keys and values are interned: the same few strings
-// repeat on every generated object. The object is changed in place; kinds other than
+// the cache their metadata only. Label keys and values are interned, and so are a
+// NetworkPolicy's namespace and owner reference (internMeta): the same few strings repeat on
+// every generated object. The object is changed in place; kinds other than
 // NetworkPolicy and unstructured ones are returned unchanged. It is idempotent (informers
 // may transform an object again): a condensed object is left as it is.
 func Condense(obj client.Object) error {
