@@ -93,7 +93,7 @@ func policyRefs(p *ztv1.ServiceAccessPolicy) map[string][]string {
 // podServiceAccount is the ServiceAccount a cached workload's pods run as.
 func podServiceAccount(o client.Object) string {
 	if w, ok := o.(*CachedWorkload); ok {
-		return w.Workload.ServiceAccount
+		return w.serviceAccount
 	}
 	return ""
 }
@@ -124,8 +124,8 @@ func newPolicyIndex(ctx context.Context, c cache.Cache) (*policyIndex, error) {
 }
 
 // indexedInformer gets (creating it if need be) the informer of obj's kind in c and adds
-// the index name (fn) to it, once: several reconcilers, and tests, may ask for the same.
-// It does not wait for the informer to sync.
+// the index name (fn) to it, once: several reconcilers, and tests, may ask for the same;
+// none when fn is nil. It does not wait for the informer to sync.
 func indexedInformer(ctx context.Context, c cache.Cache, obj client.Object, name string, fn toolscache.IndexFunc) (cache.Informer, toolscache.Indexer, error) {
 	inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
 	if err != nil {
@@ -135,7 +135,7 @@ func indexedInformer(ctx context.Context, c cache.Cache, obj client.Object, name
 	if !ok {
 		return nil, nil, fmt.Errorf("a %T, not a shared index informer", inf)
 	}
-	if _, indexed := shared.GetIndexer().GetIndexers()[name]; !indexed {
+	if _, indexed := shared.GetIndexer().GetIndexers()[name]; fn != nil && !indexed {
 		if err := inf.AddIndexers(toolscache.Indexers{name: fn}); err != nil {
 			return nil, nil, fmt.Errorf("adding index %s: %w", name, err)
 		}

@@ -22,10 +22,10 @@ type workloadMeta struct {
 
 var _ metav1.Object = &CachedWorkload{}
 
-func (w *CachedWorkload) GetNamespace() string              { return w.Workload.Namespace }
-func (w *CachedWorkload) SetNamespace(namespace string)     { w.Workload.Namespace = namespace }
-func (w *CachedWorkload) GetName() string                   { return w.Workload.Name }
-func (w *CachedWorkload) SetName(name string)               { w.Workload.Name = name }
+func (w *CachedWorkload) GetNamespace() string              { return w.namespace }
+func (w *CachedWorkload) SetNamespace(namespace string)     { w.namespace = namespace }
+func (w *CachedWorkload) GetName() string                   { return w.name }
+func (w *CachedWorkload) SetName(name string)               { w.name = name }
 func (m *workloadMeta) GetUID() types.UID                   { return m.uid }
 func (m *workloadMeta) SetUID(uid types.UID)                { m.uid = uid }
 func (m *workloadMeta) GetResourceVersion() string          { return m.resourceVersion }

@@ -6,8 +6,10 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
-	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
 )
 
 // Workloads (Deployments, StatefulSets, DaemonSets) are the operator's largest cache: there
@@ -28,31 +30,68 @@ import (
 // The informers hold CachedWorkloads, not the API types, so workloads are read through
 // WorkloadCache, never through the manager's client.
 
-// CachedWorkload is a workload as the operator's cache holds it: the compiler's Workload
-// (which names it) and the little more of its metadata informers read (workloadMeta). It
-// is no API type: it never leaves the process.
+// CachedWorkload is a workload as the operator's cache holds it: what the compiler reads of
+// it (Workload) and the little more of its metadata informers read (workloadMeta). It is no
+// API type: it never leaves the process, and nothing in it is ever changed once cached.
+//
+// It holds the compiler's Workload compactly, because there are tens of thousands: labels
+// as a slice of interned keys and values (a Go map of three labels costs 336 bytes, the
+// slice 96), and ports and probes shared with every workload that declares the same ones
+// (sharedPorts, sharedProbes: a chart's workloads all do). Workload rebuilds the view.
 type CachedWorkload struct {
 	workloadMeta
-	// Workload is what the compiler reads of the workload.
-	Workload compiler.Workload
+	kind                            ztv1.WorkloadKind
+	namespace, name, serviceAccount string
+	// labels are the pod template's labels: key, value, key, value..., sorted by key.
+	labels []string
+	ports  []corev1.ContainerPort
+	probes []model.Probe
 }
 
 var _ client.Object = &CachedWorkload{}
 
-// DeepCopyObject implements runtime.Object.
+// DeepCopyObject implements runtime.Object. A cached workload is never changed, so its copy
+// shares its labels, ports and probes.
 func (w *CachedWorkload) DeepCopyObject() runtime.Object {
-	out := &CachedWorkload{workloadMeta: w.workloadMeta, Workload: copyWorkload(&w.Workload)}
+	out := *w
 	if w.deletionTimestamp != nil {
 		out.deletionTimestamp = w.deletionTimestamp.DeepCopy()
+	}
+	return &out
+}
+
+// Workload is the compiler's view of the cached workload. Its labels are a new map; its
+// ports and probes are the cache's, read-only like everything an Inventory returns.
+func (w *CachedWorkload) Workload() compiler.Workload {
+	out := compiler.Workload{Kind: w.kind, Namespace: w.namespace, Name: w.name, ServiceAccount: w.serviceAccount,
+		Ports: w.ports, Probes: w.probes}
+	if len(w.labels) > 0 {
+		out.PodLabels = make(map[string]string, len(w.labels)/2)
+		for i := 0; i < len(w.labels); i += 2 {
+			out.PodLabels[w.labels[i]] = w.labels[i+1]
+		}
 	}
 	return out
 }
 
-func copyWorkload(w *compiler.Workload) compiler.Workload {
-	out := *w
-	out.PodLabels = maps.Clone(w.PodLabels)
-	out.Ports = slices.Clone(w.Ports)
-	out.Probes = slices.Clone(w.Probes)
+// newCachedWorkload condenses the compiler's view of a workload.
+func newCachedWorkload(meta *metav1.ObjectMeta, w *compiler.Workload) *CachedWorkload {
+	out := &CachedWorkload{
+		workloadMeta: workloadMeta{
+			uid: meta.UID, resourceVersion: meta.ResourceVersion, generation: meta.Generation,
+			deletionTimestamp: meta.DeletionTimestamp,
+		},
+		kind: w.Kind, namespace: unique.Make(w.Namespace).Value(), name: unique.Make(w.Name).Value(),
+		serviceAccount: unique.Make(w.ServiceAccount).Value(),
+		ports:          sharedPorts.get(w.Ports), probes: sharedProbes.get(w.Probes),
+	}
+	if len(w.PodLabels) > 0 {
+		keys := slices.Sorted(maps.Keys(w.PodLabels))
+		out.labels = make([]string, 0, 2*len(keys))
+		for _, k := range keys {
+			out.labels = append(out.labels, unique.Make(k).Value(), unique.Make(w.PodLabels[k]).Value())
+		}
+	}
 	return out
 }
 
@@ -94,14 +133,7 @@ func CondenseWorkload(obj any) (any, error) {
 	default:
 		return obj, nil // tombstones and the like pass unchanged
 	}
-	w.PodLabels = apply.Intern(w.PodLabels)
-	return &CachedWorkload{
-		workloadMeta: workloadMeta{
-			uid: meta.UID, resourceVersion: meta.ResourceVersion, generation: meta.Generation,
-			deletionTimestamp: meta.DeletionTimestamp,
-		},
-		Workload: *w,
-	}, nil
+	return newCachedWorkload(meta, w), nil
 }
 
 // CachedWorkloadList is a page of workloads as the cache holds them: what
@@ -159,26 +191,20 @@ func CondenseWorkloadList(obj runtime.Object) (runtime.Object, error) {
 	return out, err
 }
 
-// indexPodServiceAccount indexes cached workloads by "namespace/serviceaccount" of their pods.
-const indexPodServiceAccount = "zerotrust.dev/pod-serviceaccount"
-
 // WorkloadCache reads workloads from the informers of the manager's cache.
 type WorkloadCache struct {
 	informers map[ztv1.WorkloadKind]cache.Informer
 	indexers  map[ztv1.WorkloadKind]toolscache.Indexer
 }
 
-// NewWorkloadCache gets (creating them if need be) the manager cache's workload informers
-// and indexes them by service account.
+// NewWorkloadCache gets (creating them if need be) the manager cache's workload informers.
+// Workloads are found through the namespace index every informer of the cache has: an index
+// by service account too cost 67 bytes a workload for lookups that read one namespace's
+// workloads anyway.
 func NewWorkloadCache(ctx context.Context, c cache.Cache) (*WorkloadCache, error) {
 	wc := &WorkloadCache{informers: map[ztv1.WorkloadKind]cache.Informer{}, indexers: map[ztv1.WorkloadKind]toolscache.Indexer{}}
 	for _, k := range workloadKinds {
-		inf, idx, err := indexedInformer(ctx, c, k.obj(), indexPodServiceAccount, func(obj any) ([]string, error) {
-			if w, ok := obj.(*CachedWorkload); ok {
-				return []string{nsName(w.Workload.Namespace, w.Workload.ServiceAccount)}, nil
-			}
-			return nil, nil
-		})
+		inf, idx, err := indexedInformer(ctx, c, k.obj(), "", nil)
 		if err != nil {
 			return nil, fmt.Errorf("the %s informer: %w", k.kind, err)
 		}
@@ -205,32 +231,33 @@ func (wc *WorkloadCache) Get(kind ztv1.WorkloadKind, namespace, name string) (*c
 	if !ok {
 		return nil, fmt.Errorf("the %s cache holds a %T", kind, obj)
 	}
-	out := w.Workload
+	out := w.Workload()
 	return &out, nil
 }
 
 // InNamespace returns the workloads of namespace (read-only, see Get), sorted by kind and
 // name.
 func (wc *WorkloadCache) InNamespace(namespace string) ([]compiler.Workload, error) {
-	return wc.byIndex(toolscache.NamespaceIndex, namespace)
+	return wc.inNamespace(namespace, func(*CachedWorkload) bool { return true })
 }
 
 // ByServiceAccount returns the workloads whose pods run as serviceAccount in namespace
 // (read-only, see Get), sorted by kind and name.
 func (wc *WorkloadCache) ByServiceAccount(namespace, serviceAccount string) ([]compiler.Workload, error) {
-	return wc.byIndex(indexPodServiceAccount, nsName(namespace, serviceAccount))
+	return wc.inNamespace(namespace, func(w *CachedWorkload) bool { return w.serviceAccount == serviceAccount })
 }
 
-func (wc *WorkloadCache) byIndex(index, key string) ([]compiler.Workload, error) {
+// inNamespace returns the workloads of namespace that keep selects, sorted by kind and name.
+func (wc *WorkloadCache) inNamespace(namespace string, keep func(*CachedWorkload) bool) ([]compiler.Workload, error) {
 	var out []compiler.Workload
 	for _, k := range workloadKinds {
-		objs, err := wc.indexers[k.kind].ByIndex(index, key)
+		objs, err := wc.indexers[k.kind].ByIndex(toolscache.NamespaceIndex, namespace)
 		if err != nil {
 			return nil, err
 		}
 		for _, obj := range objs {
-			if w, ok := obj.(*CachedWorkload); ok {
-				out = append(out, w.Workload)
+			if w, ok := obj.(*CachedWorkload); ok && keep(w) {
+				out = append(out, w.Workload())
 			}
 		}
 	}

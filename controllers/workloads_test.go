@@ -49,6 +49,25 @@ func template() corev1.PodTemplateSpec {
 	}
 }
 
+func TestCachedWorkloadsSharePortsAndProbes(t *testing.T) {
+	tpl := template()
+	cached := func(name string, port int32) compiler.Workload {
+		tpl.Spec.Containers[0].Ports[0].ContainerPort = port
+		out, err := controllers.CondenseWorkload(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Spec: appsv1.DeploymentSpec{Template: tpl}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(*controllers.CachedWorkload).Workload()
+	}
+	a, b, c := cached("a", 8080), cached("b", 8080), cached("c", 8081)
+	if &a.Ports[0] != &b.Ports[0] || &a.Probes[0] != &b.Probes[0] {
+		t.Error("two workloads declaring the same ports and probes hold a copy each")
+	}
+	if &a.Ports[0] == &c.Ports[0] || c.PortNumber("http", "TCP") != 8081 || a.PortNumber("http", "TCP") != 8080 {
+		t.Errorf("workloads declaring different ports share them: %v and %v", a.Ports, c.Ports)
+	}
+}
+
 func TestCondenseWorkloadKeepsWhatTheCompilerReads(t *testing.T) {
 	meta := metav1.ObjectMeta{Namespace: "ns", Name: "web", UID: "u1", ResourceVersion: "7", Generation: 3, Labels: map[string]string{"team": "a"},
 		Annotations:   map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{...}"},
@@ -72,8 +91,8 @@ func TestCondenseWorkloadKeepsWhatTheCompilerReads(t *testing.T) {
 			if !ok {
 				t.Fatalf("cached as %T", out)
 			}
-			if !reflect.DeepEqual(&w.Workload, want) {
-				t.Errorf("the compiler reads a cached %s differently:\n got %+v\nwant %+v", name, w.Workload, *want)
+			if got := w.Workload(); !reflect.DeepEqual(&got, want) {
+				t.Errorf("the compiler reads a cached %s differently:\n got %+v\nwant %+v", name, got, *want)
 			}
 			if w.GetName() != "web" || w.GetNamespace() != "ns" || w.GetUID() != "u1" || w.GetResourceVersion() != "7" || w.GetGeneration() != meta.Generation {
 				t.Errorf("identity lost: %s/%s uid %s resourceVersion %s generation %d", w.GetNamespace(), w.GetName(), w.GetUID(), w.GetResourceVersion(), w.GetGeneration())
@@ -81,15 +100,18 @@ func TestCondenseWorkloadKeepsWhatTheCompilerReads(t *testing.T) {
 			if w.GetLabels() != nil || w.GetAnnotations() != nil || w.GetManagedFields() != nil {
 				t.Error("the workload's own labels, annotations or managedFields kept (nothing reads them)")
 			}
-			// Idempotent, as informers require; copies share nothing.
+			// Idempotent, as informers require; a view's labels are its own.
 			if again, err := controllers.CondenseWorkload(out); err != nil || again != out {
 				t.Errorf("condensing a cached workload changed it (%v)", err)
 			}
 			c := w.DeepCopyObject().(*controllers.CachedWorkload)
-			c.Workload.PodLabels["app"] = "changed"
-			c.Workload.Ports[0].ContainerPort = 1
-			if w.Workload.PodLabels["app"] == "changed" || w.Workload.Ports[0].ContainerPort == 1 {
-				t.Error("DeepCopyObject shares the workload's labels or ports")
+			if got := c.Workload(); !reflect.DeepEqual(&got, want) {
+				t.Errorf("a copy of a cached %s reads differently: %+v", name, got)
+			}
+			view := w.Workload()
+			view.PodLabels["app"] = "changed"
+			if w.Workload().PodLabels["app"] != "web" {
+				t.Error("a view of a cached workload shares its labels with the cache")
 			}
 		})
 	}

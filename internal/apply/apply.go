@@ -208,27 +208,15 @@ func internMeta(o metav1.Object) {
 	}
 }
 
-// Intern returns m with its keys and values replaced by canonical copies (unique.Make), so
-// that the label maps of thousands of cached objects share their strings.
-func Intern(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return m
-	}
-	return internInto(make(map[string]string, len(m)), m)
-}
-
-// internWith is Intern(m) with key set to value (not interned: a digest is unique).
+// internWith returns a copy of m with its keys and values replaced by canonical copies
+// (unique.Make), so that the label maps of thousands of cached objects share their strings,
+// and key set to value (not interned: a digest is unique).
 func internWith(m map[string]string, key, value string) map[string]string {
-	out := internInto(make(map[string]string, len(m)+1), m)
-	out[key] = value
-	return out
-}
-
-// internInto adds m's entries to out, keys and values interned, and returns out.
-func internInto(out, m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+1)
 	for k, v := range m {
 		out[unique.Make(k).Value()] = unique.Make(v).Value()
 	}
+	out[key] = value
 	return out
 }
 

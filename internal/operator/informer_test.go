@@ -95,8 +95,8 @@ func TestWorkloadInformerCondensesListedPages(t *testing.T) {
 		if !ok {
 			t.Fatalf("the informer holds a %T, want the page condensed to CachedWorkloads", o)
 		}
-		if w.Workload.ServiceAccount != "app" || len(w.Workload.Ports) != 1 || w.Workload.PodLabels["app"] != w.GetName() || w.GetResourceVersion() == "" {
-			t.Errorf("%s condensed to %+v", w.GetName(), w.Workload)
+		if v := w.Workload(); v.ServiceAccount != "app" || len(v.Ports) != 1 || v.PodLabels["app"] != w.GetName() || w.GetResourceVersion() == "" {
+			t.Errorf("%s condensed to %+v", w.GetName(), v)
 		}
 	}
 }
