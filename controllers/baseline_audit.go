@@ -100,7 +100,7 @@ func (r *ZeroTrustBaselineReconciler) declared(ctx context.Context, in *audit.In
 	in.Policies, in.AllNamespaces = policies.Items, namespaces.Items
 	for i := range matched {
 		ns := matched[i].Name
-		ws, err := r.workloads.InNamespace(ns)
+		ws, err := r.caches.workloads.InNamespace(ns)
 		if err != nil {
 			return fmt.Errorf("listing workloads of %s: %w", ns, err)
 		}
@@ -114,7 +114,7 @@ func (r *ZeroTrustBaselineReconciler) declared(ctx context.Context, in *audit.In
 			in.ServiceAccounts = append(in.ServiceAccounts, types.NamespacedName{Namespace: ns, Name: sa.Name})
 		}
 	}
-	in.Inventory = &cacheInventory{ctx: ctx, c: r.Client, workloads: r.workloads}
+	in.Inventory = &cacheInventory{ctx: ctx, c: r.Client, inventoryCaches: r.caches}
 	in.Options, in.Now = r.Options, r.Clock.Now()
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -14,12 +15,33 @@ import (
 )
 
 // cacheInventory answers the compiler's questions from the manager's caches: Gets by key
-// and Lists through field indexes, never a list of the whole cluster. Workloads come from
-// WorkloadCache.
+// and Lists through field indexes, never a list of the whole cluster. Workloads and Services
+// come from the informers that hold them condensed (inventoryCaches).
 type cacheInventory struct {
-	ctx       context.Context
-	c         client.Reader
+	ctx context.Context
+	c   client.Reader
+	*inventoryCaches
+}
+
+// inventoryCaches read the kinds the manager's cache holds as the operator's own types
+// (CachedWorkload, CachedService), which its client cannot read.
+type inventoryCaches struct {
 	workloads *WorkloadCache
+	services  *ServiceCache
+}
+
+// newInventoryCaches gets (creating them if need be) the informers of c that
+// inventoryCaches read.
+func newInventoryCaches(ctx context.Context, c cache.Cache) (*inventoryCaches, error) {
+	workloads, err := NewWorkloadCache(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	services, err := NewServiceCache(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &inventoryCaches{workloads: workloads, services: services}, nil
 }
 
 var _ compiler.Inventory = (*cacheInventory)(nil)
@@ -33,11 +55,7 @@ func (i *cacheInventory) get(namespace, name string, obj client.Object) (bool, e
 }
 
 func (i *cacheInventory) Service(namespace, name string) (*corev1.Service, error) {
-	s := &corev1.Service{}
-	if ok, err := i.get(namespace, name, s); !ok {
-		return nil, err
-	}
-	return s, nil
+	return i.services.Get(namespace, name)
 }
 
 func (i *cacheInventory) Workload(namespace string, kind ztv1.WorkloadKind, name string) (*compiler.Workload, error) {

@@ -48,7 +48,7 @@ type ServiceAccessPolicyReconciler struct {
 
 	// w writes everything the reconciler writes, and knows its own writes.
 	w          *writer.Writer
-	workloads  *WorkloadCache
+	caches     *inventoryCaches
 	boundaries *boundaryTimers
 }
 
@@ -94,7 +94,7 @@ func (r *ServiceAccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.
 	now := r.Clock.Now()
 	opts := r.Options
 	opts.Backends = r.Backends.Active()
-	out, err := compiler.Compile(&cacheInventory{ctx: ctx, c: r.Client, workloads: r.workloads}, compiler.Input{Policy: policy, Now: now, Options: opts})
+	out, err := compiler.Compile(&cacheInventory{ctx: ctx, c: r.Client, inventoryCaches: r.caches}, compiler.Input{Policy: policy, Now: now, Options: opts})
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("compiling: %w", err)
 	}

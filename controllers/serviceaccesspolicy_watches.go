@@ -44,11 +44,11 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		workers = 4
 	}
 	c := mgr.GetClient()
-	workloads, err := NewWorkloadCache(context.Background(), mgr.GetCache())
+	caches, err := newInventoryCaches(context.Background(), mgr.GetCache())
 	if err != nil {
 		return err
 	}
-	r.workloads = workloads
+	r.caches = caches
 	pi, err := newPolicyIndex(context.Background(), mgr.GetCache())
 	if err != nil {
 		return err
@@ -67,7 +67,7 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 	}
 	// Workload informers hold CachedWorkloads: watched through the informers themselves.
 	for _, k := range workloadKinds {
-		b = b.WatchesRawSource(&source.Informer{Informer: workloads.Informer(k.kind), Handler: pi.byRefs(workloadRefs(k.kind)),
+		b = b.WatchesRawSource(&source.Informer{Informer: caches.workloads.Informer(k.kind), Handler: pi.byRefs(workloadRefs(k.kind)),
 			Predicates: []predicate.Predicate{afterInitialList}})
 	}
 	sa := &metav1.PartialObjectMetadata{}

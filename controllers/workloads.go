@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"unique"
 
@@ -31,7 +29,7 @@ import (
 // WorkloadCache, never through the manager's client.
 
 // CachedWorkload is a workload as the operator's cache holds it: what the compiler reads of
-// it (Workload) and the little more of its metadata informers read (workloadMeta). It is no
+// it (Workload) and the little more of its metadata informers read (cachedMeta). It is no
 // API type: it never leaves the process, and nothing in it is ever changed once cached.
 //
 // It holds the compiler's Workload compactly, because there are tens of thousands: labels
@@ -39,24 +37,20 @@ import (
 // slice 96), and ports and probes shared with every workload that declares the same ones
 // (sharedPorts, sharedProbes: a chart's workloads all do). Workload rebuilds the view.
 type CachedWorkload struct {
-	workloadMeta
-	kind                            ztv1.WorkloadKind
-	namespace, name, serviceAccount string
+	cachedMeta
+	kind           ztv1.WorkloadKind
+	serviceAccount string
 	// labels are the pod template's labels: key, value, key, value..., sorted by key.
 	labels []string
 	ports  []corev1.ContainerPort
 	probes []model.Probe
 }
 
-var _ client.Object = &CachedWorkload{}
-
 // DeepCopyObject implements runtime.Object. A cached workload is never changed, so its copy
 // shares its labels, ports and probes.
 func (w *CachedWorkload) DeepCopyObject() runtime.Object {
 	out := *w
-	if w.deletionTimestamp != nil {
-		out.deletionTimestamp = w.deletionTimestamp.DeepCopy()
-	}
+	out.cachedMeta = w.deepCopy()
 	return &out
 }
 
@@ -65,34 +59,16 @@ func (w *CachedWorkload) DeepCopyObject() runtime.Object {
 func (w *CachedWorkload) Workload() compiler.Workload {
 	out := compiler.Workload{Kind: w.kind, Namespace: w.namespace, Name: w.name, ServiceAccount: w.serviceAccount,
 		Ports: w.ports, Probes: w.probes}
-	if len(w.labels) > 0 {
-		out.PodLabels = make(map[string]string, len(w.labels)/2)
-		for i := 0; i < len(w.labels); i += 2 {
-			out.PodLabels[w.labels[i]] = w.labels[i+1]
-		}
-	}
+	out.PodLabels = pairsMap(w.labels)
 	return out
 }
 
 // newCachedWorkload condenses the compiler's view of a workload.
 func newCachedWorkload(meta *metav1.ObjectMeta, w *compiler.Workload) *CachedWorkload {
-	out := &CachedWorkload{
-		workloadMeta: workloadMeta{
-			uid: meta.UID, resourceVersion: meta.ResourceVersion, generation: meta.Generation,
-			deletionTimestamp: meta.DeletionTimestamp,
-		},
-		kind: w.Kind, namespace: unique.Make(w.Namespace).Value(), name: unique.Make(w.Name).Value(),
-		serviceAccount: unique.Make(w.ServiceAccount).Value(),
-		ports:          sharedPorts.get(w.Ports), probes: sharedProbes.get(w.Probes),
+	return &CachedWorkload{
+		cachedMeta: newCachedMeta(meta), kind: w.Kind, serviceAccount: unique.Make(w.ServiceAccount).Value(),
+		labels: internPairs(w.PodLabels), ports: sharedPorts.get(w.Ports), probes: sharedProbes.get(w.Probes),
 	}
-	if len(w.PodLabels) > 0 {
-		keys := slices.Sorted(maps.Keys(w.PodLabels))
-		out.labels = make([]string, 0, 2*len(keys))
-		for _, k := range keys {
-			out.labels = append(out.labels, unique.Make(k).Value(), unique.Make(w.PodLabels[k]).Value())
-		}
-	}
-	return out
 }
 
 // workloadKinds maps the watched API types to their kinds.

@@ -60,8 +60,9 @@ type ZeroTrustBaselineReconciler struct {
 	// (reverifySource); <= 0: never.
 	ReverifyInterval time.Duration
 
-	// workloads are the probes of the audit's network comparison.
-	workloads *WorkloadCache
+	// caches hold the workloads (the probes of the audit's network comparison) and the
+	// Services the audit's compilations read.
+	caches *inventoryCaches
 
 	mu     sync.Mutex
 	audits map[string]auditRun

@@ -40,12 +40,12 @@ func (r *ZeroTrustBaselineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
-	if r.workloads == nil {
-		workloads, err := NewWorkloadCache(context.Background(), mgr.GetCache())
+	if r.caches == nil {
+		caches, err := newInventoryCaches(context.Background(), mgr.GetCache())
 		if err != nil {
 			return err
 		}
-		r.workloads = workloads
+		r.caches = caches
 	}
 	if r.AuditPods == nil {
 		pods, err := audit.NewPodSource(mgr.GetConfig())

@@ -183,6 +183,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	for _, obj := range controllers.WorkloadTypes() {
 		byObject[obj] = cache.ByObject{Transform: controllers.CondenseWorkload}
 	}
+	byObject[&corev1.Service{}] = cache.ByObject{Transform: controllers.CondenseService}
 	// ServiceAccounts are cached as metadata, and of that only their identity: the compiler
 	// asks whether one exists.
 	sa := &metav1.PartialObjectMetadata{}

@@ -18,16 +18,14 @@ import (
 
 // Cache transforms. The operator reads little of the objects it watches and never writes
 // them back. Workloads are cached as controllers.CachedWorkload (controllers.CondenseWorkload):
-// what the compiler reads of their pod template. Of a Service the compiler reads its
-// selector and ports, of a Namespace its labels and annotations: slim keeps a Service's
-// identity, selector and ports only (its labels, annotations, addresses and status go:
-// kubectl's last-applied-configuration and a chart's labels are most of a small Service),
-// and drops a Namespace's status. At ten 5-10 KB pods a policy, full pod templates were two
-// thirds of the operator's heap (docs/performance.md).
+// what the compiler reads of their pod template; Services as controllers.CachedService
+// (controllers.CondenseService): their identity, selector and ports. Of a Namespace the
+// compiler reads its labels and annotations: slim drops its status. At ten 5-10 KB pods a
+// policy, full pod templates were two thirds of the operator's heap (docs/performance.md).
 
 // slimmed are the kinds cached through slim.
 func slimmed() []client.Object {
-	return []client.Object{&corev1.Service{}, &corev1.Namespace{}}
+	return []client.Object{&corev1.Namespace{}}
 }
 
 var stripManagedFields = cache.TransformStripManagedFields()
@@ -36,11 +34,6 @@ var stripManagedFields = cache.TransformStripManagedFields()
 // default transform it replaces for them. It is idempotent, as informers require.
 func slim(obj any) (any, error) {
 	switch o := obj.(type) {
-	case *corev1.Service:
-		o.ObjectMeta = metav1.ObjectMeta{Namespace: o.Namespace, Name: o.Name, UID: o.UID,
-			ResourceVersion: o.ResourceVersion, Generation: o.Generation, DeletionTimestamp: o.DeletionTimestamp}
-		o.Spec = corev1.ServiceSpec{Selector: o.Spec.Selector, Ports: o.Spec.Ports}
-		o.Status = corev1.ServiceStatus{}
 	case *corev1.Namespace:
 		o.ManagedFields, o.Status = nil, corev1.NamespaceStatus{}
 	default:
