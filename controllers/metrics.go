@@ -113,22 +113,41 @@ func (m *StateMetrics) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, gvk := range backends.Kinds() {
-		counts := map[string]int{}
-		l := writer.NewChildList(gvk)
-		// The cached objects themselves, not copies (thousands at every scrape): only their
-		// labels are read.
-		opts := []client.ListOption{client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue}, client.UnsafeDisableDeepCopy}
-		if err := backends.Reader(gvk, reader).List(ctx, l, opts...); err != nil {
+		counts, err := countByBackend(ctx, backends.Reader(gvk, reader), writer.NewChildList(gvk))
+		if err != nil {
 			continue
 		}
-		_ = meta.EachListItem(l, func(o runtime.Object) error {
-			if a, err := meta.Accessor(o); err == nil {
-				counts[a.GetLabels()[ztv1.LabelBackend]]++
-			}
-			return nil
-		})
 		for backend, n := range counts {
 			ch <- prometheus.MustNewConstMetric(generatedDesc, prometheus.GaugeValue, float64(n), backend, gvk.Kind)
 		}
 	}
+}
+
+// labelCounter is a cache that counts objects by a label without copying them (the
+// operator's cache, for the kinds it holds condensed).
+type labelCounter interface {
+	CountLabel(ctx context.Context, list client.ObjectList, key string, opts ...client.ListOption) (map[string]int, bool, error)
+}
+
+// countByBackend counts the generated objects of l's kind in r by backend.
+func countByBackend(ctx context.Context, r client.Reader, l client.ObjectList) (map[string]int, error) {
+	opts := []client.ListOption{client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue}}
+	if lc, ok := r.(labelCounter); ok {
+		if counts, counted, err := lc.CountLabel(ctx, l, ztv1.LabelBackend, opts...); counted {
+			return counts, err
+		}
+	}
+	// The cached objects themselves, not copies (thousands at every scrape): only their
+	// labels are read.
+	if err := r.List(ctx, l, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	err := meta.EachListItem(l, func(o runtime.Object) error {
+		if a, err := meta.Accessor(o); err == nil {
+			counts[a.GetLabels()[ztv1.LabelBackend]]++
+		}
+		return nil
+	})
+	return counts, err
 }

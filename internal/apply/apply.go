@@ -163,28 +163,21 @@ func Sum(b []byte) string {
 // Condense replaces the content of a generated object (a NetworkPolicy's spec, a mesh
 // policy's spec: all but metadata and status) by its digest in DigestLabel, for the
 // operator's cache: InSync then compares digests, and thousands of generated objects cost
-// the cache their metadata only. Label keys and values are interned, and so are a
-// NetworkPolicy's namespace and owner reference (internMeta): the same few strings repeat on
-// every generated object. The object is changed in place; kinds other than
-// NetworkPolicy and unstructured ones are returned unchanged. It is idempotent (informers
-// may transform an object again): a condensed object is left as it is.
-func Condense(obj client.Object) error {
+// the cache their metadata only. A NetworkPolicy becomes a Condensed (a new object); an
+// unstructured object is changed in place, its label keys and values interned; any other
+// object is returned unchanged. It is idempotent (informers may transform an object again):
+// a condensed object is returned as it is.
+func Condense(obj client.Object) (client.Object, error) {
 	if _, done := obj.GetLabels()[DigestLabel]; done {
-		return nil
+		return obj, nil
 	}
 	switch o := obj.(type) {
 	case *networkingv1.NetworkPolicy:
-		digest, err := Digest(o)
-		if err != nil {
-			return err
-		}
-		o.Spec = networkingv1.NetworkPolicySpec{}
-		o.Labels = internWith(o.Labels, DigestLabel, digest)
-		internMeta(o)
+		return condenseNetworkPolicy(o)
 	case *unstructured.Unstructured:
 		digest, err := Digest(o)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for k := range o.Object {
 			if isContent(k) || k == "status" {
@@ -193,18 +186,28 @@ func Condense(obj client.Object) error {
 		}
 		o.SetLabels(internWith(o.GetLabels(), DigestLabel, digest))
 	}
-	return nil
+	return obj, nil
 }
 
-// internMeta interns what a generated object's metadata shares with others: its namespace
-// and its owner reference (the policy's apiVersion, kind, name and UID are the same on each
-// of its objects): 398 to 293 bytes a cached NetworkPolicy.
-func internMeta(o metav1.Object) {
-	o.SetNamespace(unique.Make(o.GetNamespace()).Value())
-	refs := o.GetOwnerReferences()
+var yes, no = true, false
+
+// internOwners interns what a generated object's owner references share with its
+// siblings' (the policy's apiVersion, kind, name and UID are the same on each of its
+// objects), and points their flags at shared booleans.
+func internOwners(refs []metav1.OwnerReference) {
+	flag := func(b *bool) *bool {
+		switch {
+		case b == nil:
+			return nil
+		case *b:
+			return &yes
+		}
+		return &no
+	}
 	for i := range refs {
 		refs[i].APIVersion, refs[i].Kind = unique.Make(refs[i].APIVersion).Value(), unique.Make(refs[i].Kind).Value()
 		refs[i].Name, refs[i].UID = unique.Make(refs[i].Name).Value(), types.UID(unique.Make(string(refs[i].UID)).Value())
+		refs[i].Controller, refs[i].BlockOwnerDeletion = flag(refs[i].Controller), flag(refs[i].BlockOwnerDeletion)
 	}
 }
 

@@ -265,7 +265,8 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 			DefaultTransform: cache.TransformStripManagedFields(),
 			NewInformer:      newInformer,
 		},
-		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		NewCache: newCondensedCache,
+		Client:   client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)

@@ -56,19 +56,19 @@ func identityOnly(obj any) (any, error) {
 // condense is the cache transform of generated objects: managedFields only of managers other
 // than the operator (apply.KeepForeignManagedFields: normally none; they name who tampered),
 // and the content of NetworkPolicies and mesh policies replaced by its digest
-// (apply.Condense). The reconcilers compare generated objects with what they should be and
-// never read their content otherwise; 4000 NetworkPolicies cost a third of the operator's
-// heap whole.
+// (apply.Condense: a NetworkPolicy becomes an apply.Condensed, read through condensedCache).
+// The reconcilers compare generated objects with what they should be and never read their
+// content otherwise; 4000 NetworkPolicies cost a third of the operator's heap whole.
 func condense(obj any) (any, error) {
 	o, ok := obj.(client.Object)
 	if !ok {
 		return stripManagedFields(obj)
 	}
-	apply.KeepForeignManagedFields(o)
-	if err := apply.Condense(o); err != nil {
-		return obj, err
+	if _, done := o.(*apply.Condensed); done {
+		return o, nil
 	}
-	return obj, nil
+	apply.KeepForeignManagedFields(o)
+	return apply.Condense(o)
 }
 
 // newInformer is the cache's informer constructor: controller-runtime's own
