@@ -2,11 +2,8 @@ package controllers
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"sync"
-	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -35,32 +32,6 @@ func servicePortsKey(ps []corev1.ServicePort) string {
 		}
 	}
 	return b.String()
-}
-
-// internPairs is m as a slice of key, value, key, value..., sorted by key, every string
-// interned: a Go map of three labels costs 336 bytes, the slice 96, and the keys are the
-// same everywhere. Nil for an empty m.
-func internPairs(m map[string]string) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, 2*len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, unique.Make(k).Value(), unique.Make(m[k]).Value())
-	}
-	return out
-}
-
-// pairsMap is the map of the pairs internPairs made: a new map, nil for no pairs.
-func pairsMap(pairs []string) map[string]string {
-	if len(pairs) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(pairs)/2)
-	for i := 0; i < len(pairs); i += 2 {
-		out[pairs[i]] = pairs[i+1]
-	}
-	return out
 }
 
 // maxShared bounds a sharedSlices table. A cluster has a few hundred distinct port lists;

@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 )
 
 // Of a Service the compiler reads its selector and ports. The cache transform
@@ -21,7 +23,7 @@ import (
 // leaves the process, and nothing in it is ever changed once cached.
 type CachedService struct {
 	cachedMeta
-	// selector is the Service's selector: key, value, key, value..., sorted by key.
+	// selector is the Service's selector as apply.Pairs.
 	selector []string
 	// ports are shared with every Service that declares the same (sharedServicePorts).
 	ports []corev1.ServicePort
@@ -41,7 +43,7 @@ func (s *CachedService) Service() *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: s.name, UID: s.uid, ResourceVersion: s.resourceVersion,
 			Generation: s.generation, DeletionTimestamp: s.deletionTimestamp},
-		Spec: corev1.ServiceSpec{Selector: pairsMap(s.selector), Ports: s.ports},
+		Spec: corev1.ServiceSpec{Selector: apply.PairsMap(s.selector), Ports: s.ports},
 	}
 }
 
@@ -49,7 +51,7 @@ func (s *CachedService) Service() *corev1.Service {
 // CachedService. It is idempotent, as informers require.
 func CondenseService(obj any) (any, error) {
 	if o, ok := obj.(*corev1.Service); ok {
-		return &CachedService{cachedMeta: newCachedMeta(&o.ObjectMeta), selector: internPairs(o.Spec.Selector),
+		return &CachedService{cachedMeta: newCachedMeta(&o.ObjectMeta), selector: apply.Pairs(o.Spec.Selector),
 			ports: sharedServicePorts.get(o.Spec.Ports)}, nil
 	}
 	return obj, nil // a CachedService, tombstones and the like pass unchanged

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
+	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler"
 	"github.com/zerotrust-dev/zerotrust-operator/internal/compiler/model"
 )
@@ -40,7 +41,7 @@ type CachedWorkload struct {
 	cachedMeta
 	kind           ztv1.WorkloadKind
 	serviceAccount string
-	// labels are the pod template's labels: key, value, key, value..., sorted by key.
+	// labels are the pod template's labels as apply.Pairs.
 	labels []string
 	ports  []corev1.ContainerPort
 	probes []model.Probe
@@ -59,7 +60,7 @@ func (w *CachedWorkload) DeepCopyObject() runtime.Object {
 func (w *CachedWorkload) Workload() compiler.Workload {
 	out := compiler.Workload{Kind: w.kind, Namespace: w.namespace, Name: w.name, ServiceAccount: w.serviceAccount,
 		Ports: w.ports, Probes: w.probes}
-	out.PodLabels = pairsMap(w.labels)
+	out.PodLabels = apply.PairsMap(w.labels)
 	return out
 }
 
@@ -67,7 +68,7 @@ func (w *CachedWorkload) Workload() compiler.Workload {
 func newCachedWorkload(meta *metav1.ObjectMeta, w *compiler.Workload) *CachedWorkload {
 	return &CachedWorkload{
 		cachedMeta: newCachedMeta(meta), kind: w.Kind, serviceAccount: unique.Make(w.ServiceAccount).Value(),
-		labels: internPairs(w.PodLabels), ports: sharedPorts.get(w.Ports), probes: sharedProbes.get(w.Probes),
+		labels: apply.Pairs(w.PodLabels), ports: sharedPorts.get(w.Ports), probes: sharedProbes.get(w.Probes),
 	}
 }
 
