@@ -88,23 +88,25 @@ func (m *StateMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var list ztv1.ServiceAccessPolicyList
-	if err := reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+	type key struct{ ready, reason, mode string }
+	counts := map[key]int{}
+	err := eachCached(ctx, reader, &ztv1.ServiceAccessPolicyList{}, func(o client.Object) {
+		p, ok := o.(*ztv1.ServiceAccessPolicy)
+		if !ok {
+			return
+		}
+		k := key{ready: "Unknown", mode: string(p.Spec.Mode)}
+		if k.mode == "" {
+			k.mode = string(ztv1.ModeEnforce)
+		}
+		if c := meta.FindStatusCondition(p.Status.Conditions, ztv1.ConditionReady); c != nil && c.ObservedGeneration == p.Generation {
+			k.ready, k.reason = string(c.Status), c.Reason
+		}
+		counts[k]++
+	})
+	if err != nil {
 		log.FromContext(ctx).V(1).Info("metrics: listing policies", "error", err.Error())
 	} else {
-		type key struct{ ready, reason, mode string }
-		counts := map[key]int{}
-		for i := range list.Items {
-			p := &list.Items[i]
-			k := key{ready: "Unknown", mode: string(p.Spec.Mode)}
-			if k.mode == "" {
-				k.mode = string(ztv1.ModeEnforce)
-			}
-			if c := meta.FindStatusCondition(p.Status.Conditions, ztv1.ConditionReady); c != nil && c.ObservedGeneration == p.Generation {
-				k.ready, k.reason = string(c.Status), c.Reason
-			}
-			counts[k]++
-		}
 		for k, n := range counts {
 			ch <- prometheus.MustNewConstMetric(policiesDesc, prometheus.GaugeValue, float64(n), k.ready, k.reason, k.mode)
 		}
@@ -113,7 +115,10 @@ func (m *StateMetrics) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, gvk := range backends.Kinds() {
-		counts, err := countByBackend(ctx, backends.Reader(gvk, reader), writer.NewChildList(gvk))
+		counts := map[string]int{}
+		err := eachCached(ctx, backends.Reader(gvk, reader), writer.NewChildList(gvk), func(o client.Object) {
+			counts[label(o, ztv1.LabelBackend)]++
+		})
 		if err != nil {
 			continue
 		}
@@ -123,31 +128,36 @@ func (m *StateMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// labelCounter is a cache that counts objects by a label without copying them (the
-// operator's cache, for the kinds it holds condensed).
-type labelCounter interface {
-	CountLabel(ctx context.Context, list client.ObjectList, key string, opts ...client.ListOption) (map[string]int, bool, error)
+// cachedObjects is a cache that hands out the objects it holds themselves (the operator's,
+// condensedCache): a gauge over 10000 policies would otherwise copy 4.7 MB at each scrape.
+type cachedObjects interface {
+	EachCached(ctx context.Context, list client.ObjectList, fn func(client.Object)) (bool, error)
 }
 
-// countByBackend counts the generated objects of l's kind in r by backend.
-func countByBackend(ctx context.Context, r client.Reader, l client.ObjectList) (map[string]int, error) {
-	opts := []client.ListOption{client.MatchingLabels{ztv1.LabelManagedBy: ztv1.ManagedByValue}}
-	if lc, ok := r.(labelCounter); ok {
-		if counts, counted, err := lc.CountLabel(ctx, l, ztv1.LabelBackend, opts...); counted {
-			return counts, err
+// eachCached calls fn with each object of list's kind in r, read-only: the cache's own
+// objects when r hands them out, else the items of a list without deep copies.
+func eachCached(ctx context.Context, r client.Reader, list client.ObjectList, fn func(client.Object)) error {
+	if c, ok := r.(cachedObjects); ok {
+		if done, err := c.EachCached(ctx, list, fn); done {
+			return err
 		}
 	}
-	// The cached objects themselves, not copies (thousands at every scrape): only their
-	// labels are read.
-	if err := r.List(ctx, l, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
-		return nil, err
+	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return err
 	}
-	counts := map[string]int{}
-	err := meta.EachListItem(l, func(o runtime.Object) error {
-		if a, err := meta.Accessor(o); err == nil {
-			counts[a.GetLabels()[ztv1.LabelBackend]]++
+	return meta.EachListItem(list, func(o runtime.Object) error {
+		if co, ok := o.(client.Object); ok {
+			fn(co)
 		}
 		return nil
 	})
-	return counts, err
+}
+
+// label is o's value of label key, read without building a map when o can (apply.Condensed).
+func label(o client.Object, key string) string {
+	if l, ok := o.(interface{ Label(string) (string, bool) }); ok {
+		v, _ := l.Label(key)
+		return v
+	}
+	return o.GetLabels()[key]
 }

@@ -3,14 +3,18 @@ package operator
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/zerotrust-dev/zerotrust-operator/internal/apply"
 )
@@ -22,7 +26,10 @@ import (
 // spec, the spec's digest in apply.DigestLabel: what the cache held before NetworkPolicies
 // were condensed in their own type), and a field index on NetworkPolicies is an index of
 // the informer. Every other kind is the cache's own.
-type condensedCache struct{ cache.Cache }
+type condensedCache struct {
+	cache.Cache
+	scheme *runtime.Scheme
+}
 
 // newCondensedCache is the manager's NewCache: controller-runtime's cache, wrapped.
 func newCondensedCache(cfg *rest.Config, opts cache.Options) (cache.Cache, error) {
@@ -30,7 +37,7 @@ func newCondensedCache(cfg *rest.Config, opts cache.Options) (cache.Cache, error
 	if err != nil {
 		return nil, err
 	}
-	return &condensedCache{Cache: c}, nil
+	return &condensedCache{Cache: c, scheme: opts.Scheme}, nil
 }
 
 // informer is the NetworkPolicy informer. block waits for it to sync.
@@ -139,23 +146,33 @@ func (c *condensedCache) list(ctx context.Context, opts ...client.ListOption) ([
 	return out, nil
 }
 
-// CountLabel counts the objects of list's kind that opts select by their value of label
-// key, when the cache holds them condensed (NetworkPolicies: counted without a copy of
-// each); ok is false for any other kind.
-func (c *condensedCache) CountLabel(ctx context.Context, list client.ObjectList, key string, opts ...client.ListOption) (counts map[string]int, ok bool, err error) {
-	if _, ok := list.(*networkingv1.NetworkPolicyList); !ok {
-		return nil, false, nil
+// EachCached calls fn with each object of list's kind the cache holds, the cache's own (to
+// be read only), without copying them: for gauges computed at each scrape. NetworkPolicies
+// come as apply.Condensed. done is false for an unstructured list (the cache holds no such
+// informer) or without a scheme, and nothing is called.
+func (c *condensedCache) EachCached(ctx context.Context, list client.ObjectList, fn func(client.Object)) (done bool, err error) {
+	if _, ok := list.(*unstructured.UnstructuredList); ok || c.scheme == nil {
+		return false, nil
 	}
-	items, err := c.list(ctx, opts...)
+	gvk, err := apiutil.GVKForObject(list, c.scheme)
 	if err != nil {
-		return nil, true, err
+		return true, err
 	}
-	counts = map[string]int{}
-	for _, item := range items {
-		v, _ := item.Label(key)
-		counts[v]++
+	gvk.Kind = strings.TrimSuffix(gvk.Kind, "List")
+	inf, err := c.GetInformerForKind(ctx, gvk)
+	if err != nil {
+		return true, err
 	}
-	return counts, true, nil
+	shared, ok := inf.(toolscache.SharedIndexInformer)
+	if !ok {
+		return true, fmt.Errorf("the %s informer is a %T, not a shared index informer", gvk.Kind, inf)
+	}
+	for _, item := range shared.GetIndexer().List() {
+		if o, ok := item.(client.Object); ok {
+			fn(o)
+		}
+	}
+	return true, nil
 }
 
 // IndexField implements client.FieldIndexer: on NetworkPolicies, an index of the informer
