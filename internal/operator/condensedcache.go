@@ -43,14 +43,19 @@ func newCondensedCache(cfg *rest.Config, opts cache.Options) (cache.Cache, error
 // informer is the NetworkPolicy informer. block waits for it to sync.
 func (c *condensedCache) informer(ctx context.Context, block bool) (toolscache.SharedIndexInformer, error) {
 	inf, err := c.GetInformer(ctx, &networkingv1.NetworkPolicy{}, cache.BlockUntilSynced(block))
+	return shared(inf, "NetworkPolicy", err)
+}
+
+// shared is inf as the shared index informer controller-runtime's caches make.
+func shared(inf cache.Informer, kind string, err error) (toolscache.SharedIndexInformer, error) {
 	if err != nil {
 		return nil, err
 	}
-	shared, ok := inf.(toolscache.SharedIndexInformer)
+	s, ok := inf.(toolscache.SharedIndexInformer)
 	if !ok {
-		return nil, fmt.Errorf("the NetworkPolicy informer is a %T, not a shared index informer", inf)
+		return nil, fmt.Errorf("the %s informer is a %T, not a shared index informer", kind, inf)
 	}
-	return shared, nil
+	return s, nil
 }
 
 // indexer is the NetworkPolicy informer's store, once synced.
@@ -160,14 +165,11 @@ func (c *condensedCache) EachCached(ctx context.Context, list client.ObjectList,
 	}
 	gvk.Kind = strings.TrimSuffix(gvk.Kind, "List")
 	inf, err := c.GetInformerForKind(ctx, gvk)
+	s, err := shared(inf, gvk.Kind, err)
 	if err != nil {
 		return true, err
 	}
-	shared, ok := inf.(toolscache.SharedIndexInformer)
-	if !ok {
-		return true, fmt.Errorf("the %s informer is a %T, not a shared index informer", gvk.Kind, inf)
-	}
-	for _, item := range shared.GetIndexer().List() {
+	for _, item := range s.GetIndexer().List() {
 		if o, ok := item.(client.Object); ok {
 			fn(o)
 		}
