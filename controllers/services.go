@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -22,7 +21,7 @@ import (
 // CachedService is a Service as the operator's cache holds it. It is no API type: it never
 // leaves the process, and nothing in it is ever changed once cached.
 type CachedService struct {
-	cachedMeta
+	apply.Identity
 	// selector is the Service's selector as apply.Pairs.
 	selector []string
 	// ports are shared with every Service that declares the same (sharedServicePorts).
@@ -33,7 +32,7 @@ type CachedService struct {
 // shares its selector and ports.
 func (s *CachedService) DeepCopyObject() runtime.Object {
 	out := *s
-	out.cachedMeta = s.deepCopy()
+	out.Identity = s.Identity.DeepCopy()
 	return &out
 }
 
@@ -41,9 +40,8 @@ func (s *CachedService) DeepCopyObject() runtime.Object {
 // and ports (the cache's: read-only, like everything an Inventory returns).
 func (s *CachedService) Service() *corev1.Service {
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.namespace, Name: s.name, UID: s.uid, ResourceVersion: s.resourceVersion,
-			Generation: s.generation, DeletionTimestamp: s.deletionTimestamp},
-		Spec: corev1.ServiceSpec{Selector: apply.PairsMap(s.selector), Ports: s.ports},
+		ObjectMeta: s.ObjectMeta(),
+		Spec:       corev1.ServiceSpec{Selector: apply.PairsMap(s.selector), Ports: s.ports},
 	}
 }
 
@@ -51,7 +49,7 @@ func (s *CachedService) Service() *corev1.Service {
 // CachedService. It is idempotent, as informers require.
 func CondenseService(obj any) (any, error) {
 	if o, ok := obj.(*corev1.Service); ok {
-		return &CachedService{cachedMeta: newCachedMeta(&o.ObjectMeta), selector: apply.Pairs(o.Spec.Selector),
+		return &CachedService{Identity: apply.NewIdentity(&o.ObjectMeta, true), selector: apply.Pairs(o.Spec.Selector),
 			ports: sharedServicePorts.get(o.Spec.Ports)}, nil
 	}
 	return obj, nil // a CachedService, tombstones and the like pass unchanged

@@ -30,7 +30,7 @@ import (
 // WorkloadCache, never through the manager's client.
 
 // CachedWorkload is a workload as the operator's cache holds it: what the compiler reads of
-// it (Workload) and the little more of its metadata informers read (cachedMeta). It is no
+// it (Workload) and the little more of its metadata informers read (apply.Identity). It is no
 // API type: it never leaves the process, and nothing in it is ever changed once cached.
 //
 // It holds the compiler's Workload compactly, because there are tens of thousands: labels
@@ -38,7 +38,7 @@ import (
 // slice 96), and ports and probes shared with every workload that declares the same ones
 // (sharedPorts, sharedProbes: a chart's workloads all do). Workload rebuilds the view.
 type CachedWorkload struct {
-	cachedMeta
+	apply.Identity
 	kind           ztv1.WorkloadKind
 	serviceAccount string
 	// labels are the pod template's labels as apply.Pairs.
@@ -51,14 +51,14 @@ type CachedWorkload struct {
 // shares its labels, ports and probes.
 func (w *CachedWorkload) DeepCopyObject() runtime.Object {
 	out := *w
-	out.cachedMeta = w.deepCopy()
+	out.Identity = w.Identity.DeepCopy()
 	return &out
 }
 
 // Workload is the compiler's view of the cached workload. Its labels are a new map; its
 // ports and probes are the cache's, read-only like everything an Inventory returns.
 func (w *CachedWorkload) Workload() compiler.Workload {
-	out := compiler.Workload{Kind: w.kind, Namespace: w.namespace, Name: w.name, ServiceAccount: w.serviceAccount,
+	out := compiler.Workload{Kind: w.kind, Namespace: w.GetNamespace(), Name: w.GetName(), ServiceAccount: w.serviceAccount,
 		Ports: w.ports, Probes: w.probes}
 	out.PodLabels = apply.PairsMap(w.labels)
 	return out
@@ -67,7 +67,7 @@ func (w *CachedWorkload) Workload() compiler.Workload {
 // newCachedWorkload condenses the compiler's view of a workload.
 func newCachedWorkload(meta *metav1.ObjectMeta, w *compiler.Workload) *CachedWorkload {
 	return &CachedWorkload{
-		cachedMeta: newCachedMeta(meta), kind: w.Kind, serviceAccount: unique.Make(w.ServiceAccount).Value(),
+		Identity: apply.NewIdentity(meta, true), kind: w.Kind, serviceAccount: unique.Make(w.ServiceAccount).Value(),
 		labels: apply.Pairs(w.PodLabels), ports: sharedPorts.get(w.Ports), probes: sharedProbes.get(w.Probes),
 	}
 }

@@ -9,8 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -18,22 +16,32 @@ import (
 // metadata the writer reads, its labels as interned pairs with the digest of its spec among
 // them (DigestLabel), and no spec. A NetworkPolicy condensed in its own type cost 957
 // bytes, its struct 384 and its labels' map 360, for thousands of objects that differ in
-// name, UID and digest; a Condensed costs about half (docs/performance.md).
+// name, UID and digest; a Condensed costs 457 (docs/performance.md).
 //
 // It is no API type: it never leaves the process, and is read as the NetworkPolicy it
 // stands for (NetworkPolicy). Nothing in it is changed once cached.
 type Condensed struct {
-	namespace, name   string
-	uid               types.UID
-	resourceVersion   string
-	generation        int64
-	deletionTimestamp *metav1.Time
+	Identity
 	// labels are key, value, key, value..., sorted by key (Pairs).
 	labels          []string
-	annotations     map[string]string
 	ownerReferences []metav1.OwnerReference
-	finalizers      []string
-	managedFields   []metav1.ManagedFieldsEntry
+	// rare holds what a generated object seldom has: nil when it has none of it.
+	rare *condensedRare
+}
+
+// condensedRare is what a generated object seldom has (a user's annotation or finalizer, a
+// foreign field manager's entry): kept out of Condensed, whose size class it would raise.
+type condensedRare struct {
+	annotations   map[string]string
+	finalizers    []string
+	managedFields []metav1.ManagedFieldsEntry
+}
+
+func newCondensedRare(annotations map[string]string, finalizers []string, managedFields []metav1.ManagedFieldsEntry) *condensedRare {
+	if len(annotations) == 0 && len(finalizers) == 0 && len(managedFields) == 0 {
+		return nil
+	}
+	return &condensedRare{annotations: annotations, finalizers: finalizers, managedFields: managedFields}
 }
 
 var _ client.Object = &Condensed{}
@@ -47,11 +55,8 @@ func condenseNetworkPolicy(np *networkingv1.NetworkPolicy) (*Condensed, error) {
 	l := make(map[string]string, len(np.Labels)+1)
 	maps.Copy(l, np.Labels)
 	l[DigestLabel] = digest
-	c := &Condensed{
-		namespace: unique.Make(np.Namespace).Value(), name: np.Name, uid: np.UID, resourceVersion: np.ResourceVersion,
-		generation: np.Generation, deletionTimestamp: np.DeletionTimestamp, labels: Pairs(l), annotations: np.Annotations,
-		ownerReferences: np.OwnerReferences, finalizers: np.Finalizers, managedFields: np.ManagedFields,
-	}
+	c := &Condensed{Identity: NewIdentity(&np.ObjectMeta, false), labels: Pairs(l), ownerReferences: np.OwnerReferences,
+		rare: newCondensedRare(np.Annotations, np.Finalizers, np.ManagedFields)}
 	internOwners(c.ownerReferences)
 	return c, nil
 }
@@ -59,11 +64,8 @@ func condenseNetworkPolicy(np *networkingv1.NetworkPolicy) (*Condensed, error) {
 // NetworkPolicy is the NetworkPolicy c stands for, without kind (as typed objects from a
 // cache are) and with no spec but its digest in DigestLabel: a new object, c's own copy.
 func (c *Condensed) NetworkPolicy() *networkingv1.NetworkPolicy {
-	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{
-		Namespace: c.namespace, Name: c.name, UID: c.uid, ResourceVersion: c.resourceVersion, Generation: c.generation,
-		DeletionTimestamp: c.deletionTimestamp, Annotations: c.annotations, OwnerReferences: c.ownerReferences,
-		Finalizers: c.finalizers, ManagedFields: c.managedFields,
-	}}
+	np := &networkingv1.NetworkPolicy{ObjectMeta: c.ObjectMeta()}
+	np.Annotations, np.OwnerReferences, np.Finalizers, np.ManagedFields = c.GetAnnotations(), c.ownerReferences, c.GetFinalizers(), c.GetManagedFields()
 	np = np.DeepCopy()
 	np.Labels = PairsMap(c.labels)
 	return np
@@ -79,53 +81,56 @@ func (c *Condensed) LabelSet() labels.Labels { return pairLabels(c.labels) }
 // shares its labels' pairs (SetLabels replaces them) and copies the rest.
 func (c *Condensed) DeepCopyObject() runtime.Object {
 	out := *c
-	out.deletionTimestamp = c.deletionTimestamp.DeepCopy()
-	out.annotations = maps.Clone(c.annotations)
-	m := metav1.ObjectMeta{OwnerReferences: c.ownerReferences, ManagedFields: c.managedFields}
+	out.Identity = c.Identity.DeepCopy()
+	m := metav1.ObjectMeta{Annotations: c.GetAnnotations(), OwnerReferences: c.ownerReferences, Finalizers: c.GetFinalizers(),
+		ManagedFields: c.GetManagedFields()}
 	m = *m.DeepCopy()
-	out.ownerReferences, out.managedFields = m.OwnerReferences, m.ManagedFields
-	out.finalizers = slices.Clone(c.finalizers)
+	out.ownerReferences = m.OwnerReferences
+	out.rare = newCondensedRare(m.Annotations, m.Finalizers, m.ManagedFields)
 	return &out
 }
 
-// GetObjectKind implements runtime.Object: a cached object carries no kind (its informer
-// knows it).
-func (c *Condensed) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+// metav1.Object: what a Condensed keeps beyond its Identity.
 
-// metav1.Object: the fields a Condensed keeps; of the others the getters return nothing
-// and the setters do nothing.
+func (c *Condensed) GetLabels() map[string]string                { return PairsMap(c.labels) }
+func (c *Condensed) SetLabels(l map[string]string)               { c.labels = Pairs(l) }
+func (c *Condensed) GetOwnerReferences() []metav1.OwnerReference { return c.ownerReferences }
+func (c *Condensed) SetOwnerReferences(r []metav1.OwnerReference) {
+	c.ownerReferences = r
+}
 
-func (c *Condensed) GetNamespace() string                           { return c.namespace }
-func (c *Condensed) SetNamespace(namespace string)                  { c.namespace = namespace }
-func (c *Condensed) GetName() string                                { return c.name }
-func (c *Condensed) SetName(name string)                            { c.name = name }
-func (c *Condensed) GetUID() types.UID                              { return c.uid }
-func (c *Condensed) SetUID(uid types.UID)                           { c.uid = uid }
-func (c *Condensed) GetResourceVersion() string                     { return c.resourceVersion }
-func (c *Condensed) SetResourceVersion(version string)              { c.resourceVersion = version }
-func (c *Condensed) GetGeneration() int64                           { return c.generation }
-func (c *Condensed) SetGeneration(generation int64)                 { c.generation = generation }
-func (c *Condensed) GetDeletionTimestamp() *metav1.Time             { return c.deletionTimestamp }
-func (c *Condensed) SetDeletionTimestamp(t *metav1.Time)            { c.deletionTimestamp = t }
-func (c *Condensed) GetLabels() map[string]string                   { return PairsMap(c.labels) }
-func (c *Condensed) SetLabels(l map[string]string)                  { c.labels = Pairs(l) }
-func (c *Condensed) GetAnnotations() map[string]string              { return c.annotations }
-func (c *Condensed) SetAnnotations(a map[string]string)             { c.annotations = a }
-func (c *Condensed) GetFinalizers() []string                        { return c.finalizers }
-func (c *Condensed) SetFinalizers(f []string)                       { c.finalizers = f }
-func (c *Condensed) GetOwnerReferences() []metav1.OwnerReference    { return c.ownerReferences }
-func (c *Condensed) SetOwnerReferences(r []metav1.OwnerReference)   { c.ownerReferences = r }
-func (c *Condensed) GetManagedFields() []metav1.ManagedFieldsEntry  { return c.managedFields }
-func (c *Condensed) SetManagedFields(m []metav1.ManagedFieldsEntry) { c.managedFields = m }
+func (c *Condensed) GetAnnotations() map[string]string {
+	if c.rare == nil {
+		return nil
+	}
+	return c.rare.annotations
+}
 
-func (c *Condensed) GetGenerateName() string               { return "" }
-func (c *Condensed) SetGenerateName(string)                {}
-func (c *Condensed) GetSelfLink() string                   { return "" }
-func (c *Condensed) SetSelfLink(string)                    {}
-func (c *Condensed) GetCreationTimestamp() metav1.Time     { return metav1.Time{} }
-func (c *Condensed) SetCreationTimestamp(metav1.Time)      {}
-func (c *Condensed) GetDeletionGracePeriodSeconds() *int64 { return nil }
-func (c *Condensed) SetDeletionGracePeriodSeconds(*int64)  {}
+func (c *Condensed) GetFinalizers() []string {
+	if c.rare == nil {
+		return nil
+	}
+	return c.rare.finalizers
+}
+
+func (c *Condensed) GetManagedFields() []metav1.ManagedFieldsEntry {
+	if c.rare == nil {
+		return nil
+	}
+	return c.rare.managedFields
+}
+
+func (c *Condensed) SetAnnotations(a map[string]string) {
+	c.rare = newCondensedRare(a, c.GetFinalizers(), c.GetManagedFields())
+}
+
+func (c *Condensed) SetFinalizers(f []string) {
+	c.rare = newCondensedRare(c.GetAnnotations(), f, c.GetManagedFields())
+}
+
+func (c *Condensed) SetManagedFields(m []metav1.ManagedFieldsEntry) {
+	c.rare = newCondensedRare(c.GetAnnotations(), c.GetFinalizers(), m)
+}
 
 // Pairs is m as a slice of key, value, key, value..., sorted by key, every string interned
 // (unique.Make): a Go map of four labels costs 360 bytes, the slice 128, and the strings
