@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -32,10 +34,14 @@ const (
 	IndexWorkloadsIn = "workloads-in"
 )
 
-// IndexRefs is the policy informer's index of references (refKey). It is an index of the
-// informer itself, not a controller-runtime field index: those keep every value twice (per
+// IndexRefs is the policy informer's index of references. It is an index of the informer
+// itself, not a controller-runtime field index: those keep every value twice (per
 // namespace and for all namespaces), and five of them cost 2.4 KB a policy against 0.9 KB
-// for this one (docs/performance.md).
+// for this one (docs/performance.md). Its values are a kind of reference and the namespace
+// referred to (refKey(kind, namespace)), not the Service, workload or ServiceAccount
+// itself: the index holds a set per value, about 250 bytes even for one policy, and most
+// named objects are named by one or two policies, whereas a namespace's are named by many.
+// policyIndex.policies keeps, of a namespace's policies, those that name the object.
 const IndexRefs = "zerotrust.dev/refs"
 
 func refKey(kind, key string) string { return kind + "|" + key }
@@ -104,19 +110,7 @@ type policyIndex struct{ idx toolscache.Indexer }
 // newPolicyIndex gets (creating it if need be) the policy informer of c, indexed by
 // reference.
 func newPolicyIndex(ctx context.Context, c cache.Cache) (*policyIndex, error) {
-	_, idx, err := indexedInformer(ctx, c, &ztv1.ServiceAccessPolicy{}, IndexRefs, func(obj any) ([]string, error) {
-		p, ok := obj.(*ztv1.ServiceAccessPolicy)
-		if !ok {
-			return nil, nil
-		}
-		var keys []string
-		for kind, refs := range policyRefs(p) {
-			for _, ref := range refs {
-				keys = append(keys, refKey(kind, ref))
-			}
-		}
-		return keys, nil
-	})
+	_, idx, err := indexedInformer(ctx, c, &ztv1.ServiceAccessPolicy{}, IndexRefs, refsIndexFunc)
 	if err != nil {
 		return nil, fmt.Errorf("the policy informer: %w", err)
 	}
@@ -143,20 +137,52 @@ func indexedInformer(ctx context.Context, c cache.Cache, obj client.Object, name
 	return inf, shared.GetIndexer(), nil
 }
 
+// refsIndexFunc is the index function of IndexRefs.
+func refsIndexFunc(obj any) ([]string, error) {
+	p, ok := obj.(*ztv1.ServiceAccessPolicy)
+	if !ok {
+		return nil, nil
+	}
+	var keys []string
+	for kind, refs := range policyRefs(p) {
+		for _, ref := range refs {
+			if k := refKey(kind, refNamespace(kind, ref)); !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys, nil
+}
+
+// refNamespace is the namespace a reference of kind (policyRefs) is in.
+func refNamespace(kind, ref string) string {
+	switch kind {
+	case IndexWorkload: // Kind/namespace/name
+		_, rest, _ := strings.Cut(ref, "/")
+		ns, _, _ := strings.Cut(rest, "/")
+		return ns
+	case IndexService, IndexServiceAccount: // namespace/name
+		ns, _, _ := strings.Cut(ref, "/")
+		return ns
+	default: // a namespace
+		return ref
+	}
+}
+
 // policies appends to reqs the policies that refer to one of keys as kind, skipping those
 // in seen.
 func (pi *policyIndex) policies(kind string, keys []string, seen map[client.ObjectKey]bool, reqs []reconcile.Request) ([]reconcile.Request, error) {
 	for _, k := range keys {
-		objs, err := pi.idx.ByIndex(IndexRefs, refKey(kind, k))
+		objs, err := pi.idx.ByIndex(IndexRefs, refKey(kind, refNamespace(kind, k)))
 		if err != nil {
 			return reqs, err
 		}
 		for _, obj := range objs {
-			o, ok := obj.(client.Object)
-			if !ok {
+			p, ok := obj.(*ztv1.ServiceAccessPolicy)
+			if !ok || !slices.Contains(policyRefs(p)[kind], k) {
 				continue
 			}
-			key := client.ObjectKeyFromObject(o)
+			key := client.ObjectKeyFromObject(p)
 			if !seen[key] {
 				seen[key] = true
 				reqs = append(reqs, reconcile.Request{NamespacedName: key})
