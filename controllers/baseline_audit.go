@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -105,13 +104,12 @@ func (r *ZeroTrustBaselineReconciler) declared(ctx context.Context, in *audit.In
 			return fmt.Errorf("listing workloads of %s: %w", ns, err)
 		}
 		in.Workloads = append(in.Workloads, ws...)
-		var sas metav1.PartialObjectMetadataList
-		sas.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccountList"))
-		if err := r.Client.List(ctx, &sas, client.InNamespace(ns)); err != nil {
+		sas, err := r.caches.serviceAccounts.Names(ns)
+		if err != nil {
 			return fmt.Errorf("listing ServiceAccounts of %s: %w", ns, err)
 		}
-		for _, sa := range sas.Items {
-			in.ServiceAccounts = append(in.ServiceAccounts, types.NamespacedName{Namespace: ns, Name: sa.Name})
+		for _, sa := range sas {
+			in.ServiceAccounts = append(in.ServiceAccounts, types.NamespacedName{Namespace: ns, Name: sa})
 		}
 	}
 	in.Inventory = &cacheInventory{ctx: ctx, c: r.Client, inventoryCaches: r.caches}

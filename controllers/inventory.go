@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -24,10 +23,11 @@ type cacheInventory struct {
 }
 
 // inventoryCaches read the kinds the manager's cache holds as the operator's own types
-// (CachedWorkload, CachedService), which its client cannot read.
+// (CachedWorkload, CachedService, CachedServiceAccount), which its client cannot read.
 type inventoryCaches struct {
-	workloads *WorkloadCache
-	services  *ServiceCache
+	workloads       *WorkloadCache
+	services        *ServiceCache
+	serviceAccounts *ServiceAccountCache
 }
 
 // newInventoryCaches gets (creating them if need be) the informers of c that
@@ -41,7 +41,11 @@ func newInventoryCaches(ctx context.Context, c cache.Cache) (*inventoryCaches, e
 	if err != nil {
 		return nil, err
 	}
-	return &inventoryCaches{workloads: workloads, services: services}, nil
+	serviceAccounts, err := NewServiceAccountCache(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &inventoryCaches{workloads: workloads, services: services, serviceAccounts: serviceAccounts}, nil
 }
 
 var _ compiler.Inventory = (*cacheInventory)(nil)
@@ -71,9 +75,7 @@ func (i *cacheInventory) WorkloadsIn(namespace string) ([]compiler.Workload, err
 }
 
 func (i *cacheInventory) ServiceAccountExists(namespace, name string) (bool, error) {
-	sa := &metav1.PartialObjectMetadata{}
-	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
-	return i.get(namespace, name, sa)
+	return i.serviceAccounts.Exists(namespace, name)
 }
 
 func (i *cacheInventory) Namespace(name string) (*corev1.Namespace, error) {

@@ -70,13 +70,11 @@ func (r *ServiceAccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error
 		b = b.WatchesRawSource(&source.Informer{Informer: caches.workloads.Informer(k.kind), Handler: pi.byRefs(workloadRefs(k.kind)),
 			Predicates: []predicate.Predicate{afterInitialList}})
 	}
-	sa := &metav1.PartialObjectMetadata{}
-	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
 	ctl, err := b.
 		Watches(&corev1.Service{}, pi.byIndex(IndexService, func(o client.Object) []string {
 			return []string{nsName(o.GetNamespace(), o.GetName())}
 		}), builder.WithPredicates(afterInitialList)).
-		Watches(sa, pi.byIndex(IndexServiceAccount, func(o client.Object) []string {
+		Watches(ServiceAccountMetadata(), pi.byIndex(IndexServiceAccount, func(o client.Object) []string {
 			return []string{nsName(o.GetNamespace(), o.GetName())}
 		}), builder.WithPredicates(afterInitialList)).
 		Watches(&corev1.Namespace{}, pi.byIndex(IndexNamespace, func(o client.Object) []string {

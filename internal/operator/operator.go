@@ -13,7 +13,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -184,11 +183,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		byObject[obj] = cache.ByObject{Transform: controllers.CondenseWorkload}
 	}
 	byObject[&corev1.Service{}] = cache.ByObject{Transform: controllers.CondenseService}
-	// ServiceAccounts are cached as metadata, and of that only their identity: the compiler
-	// asks whether one exists.
-	sa := &metav1.PartialObjectMetadata{}
-	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
-	byObject[sa] = cache.ByObject{Transform: identityOnly}
+	byObject[controllers.ServiceAccountMetadata()] = cache.ByObject{Transform: controllers.CondenseServiceAccount}
 	byObject[&ztv1.ServiceAccessPolicy{}] = cache.ByObject{Transform: writer.CondensePolicy}
 	if o.TrustDomain == "" {
 		o.TrustDomain = "cluster.local"

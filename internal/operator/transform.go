@@ -42,17 +42,6 @@ func slim(obj any) (any, error) {
 	return obj, nil
 }
 
-// identityOnly is the cache transform of objects whose existence is all that is read: it
-// keeps their kind, name, namespace, UID, resourceVersion and deletion timestamp.
-func identityOnly(obj any) (any, error) {
-	if o, ok := obj.(*metav1.PartialObjectMetadata); ok {
-		return &metav1.PartialObjectMetadata{TypeMeta: o.TypeMeta, ObjectMeta: metav1.ObjectMeta{
-			Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion, DeletionTimestamp: o.DeletionTimestamp,
-		}}, nil
-	}
-	return stripManagedFields(obj)
-}
-
 // condense is the cache transform of generated objects: managedFields only of managers other
 // than the operator (apply.KeepForeignManagedFields: normally none; they name who tampered),
 // and the content of NetworkPolicies and mesh policies replaced by its digest
