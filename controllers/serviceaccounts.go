@@ -25,7 +25,7 @@ type CachedServiceAccount struct{ apply.Identity }
 
 // DeepCopyObject implements runtime.Object.
 func (s *CachedServiceAccount) DeepCopyObject() runtime.Object {
-	return &CachedServiceAccount{Identity: s.Identity.DeepCopy()}
+	return &CachedServiceAccount{Identity: s.DeepCopy()}
 }
 
 // ServiceAccountMetadata is the object of the ServiceAccount informer: metadata only.

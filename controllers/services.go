@@ -32,7 +32,7 @@ type CachedService struct {
 // shares its selector and ports.
 func (s *CachedService) DeepCopyObject() runtime.Object {
 	out := *s
-	out.Identity = s.Identity.DeepCopy()
+	out.Identity = s.DeepCopy()
 	return &out
 }
 

@@ -51,7 +51,7 @@ type CachedWorkload struct {
 // shares its labels, ports and probes.
 func (w *CachedWorkload) DeepCopyObject() runtime.Object {
 	out := *w
-	out.Identity = w.Identity.DeepCopy()
+	out.Identity = w.DeepCopy()
 	return &out
 }
 

@@ -81,7 +81,7 @@ func (c *Condensed) LabelSet() labels.Labels { return pairLabels(c.labels) }
 // shares its labels' pairs (SetLabels replaces them) and copies the rest.
 func (c *Condensed) DeepCopyObject() runtime.Object {
 	out := *c
-	out.Identity = c.Identity.DeepCopy()
+	out.Identity = c.DeepCopy()
 	m := metav1.ObjectMeta{Annotations: c.GetAnnotations(), OwnerReferences: c.ownerReferences, Finalizers: c.GetFinalizers(),
 		ManagedFields: c.GetManagedFields()}
 	m = *m.DeepCopy()
