@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -70,8 +71,8 @@ func (i *cacheInventory) WorkloadsByServiceAccount(namespace, serviceAccount str
 	return i.workloads.ByServiceAccount(namespace, serviceAccount)
 }
 
-func (i *cacheInventory) WorkloadsIn(namespace string) ([]compiler.Workload, error) {
-	return i.workloads.InNamespace(namespace)
+func (i *cacheInventory) WorkloadsSelected(namespace string, sel labels.Selector) ([]compiler.Workload, error) {
+	return i.workloads.Selected(namespace, sel)
 }
 
 func (i *cacheInventory) ServiceAccountExists(namespace, name string) (bool, error) {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -217,6 +218,26 @@ func (wc *WorkloadCache) Get(kind ztv1.WorkloadKind, namespace, name string) (*c
 func (wc *WorkloadCache) InNamespace(namespace string) ([]compiler.Workload, error) {
 	return wc.inNamespace(namespace, func(*CachedWorkload) bool { return true })
 }
+
+// Selected returns the workloads of namespace whose pod template has labels and sel
+// matches them (read-only, see Get), sorted by kind and name. It matches the cached labels
+// as they are and builds the compiler's view of the matches only.
+func (wc *WorkloadCache) Selected(namespace string, sel labels.Selector) ([]compiler.Workload, error) {
+	return wc.inNamespace(namespace, func(w *CachedWorkload) bool {
+		return len(w.labels) > 0 && sel.Matches((*podLabels)(w))
+	})
+}
+
+// podLabels are a cached workload's pod labels as labels.Labels, for a selector: a
+// conversion of the pointer, without a map or an allocation.
+type podLabels CachedWorkload
+
+func (l *podLabels) Has(key string) bool { _, ok := apply.PairsGet(l.labels, key); return ok }
+
+func (l *podLabels) Get(key string) string { v, _ := apply.PairsGet(l.labels, key); return v }
+
+// Lookup implements labels.Labels.
+func (l *podLabels) Lookup(key string) (string, bool) { return apply.PairsGet(l.labels, key) }
 
 // ByServiceAccount returns the workloads whose pods run as serviceAccount in namespace
 // (read-only, see Get), sorted by kind and name.

@@ -280,15 +280,12 @@ func resolveTargetWorkloads(inv Inventory, m *Model) error {
 		// Validation refuses a bad selector before; nothing is known of its pods.
 		return nil
 	}
-	ws, err := inv.WorkloadsIn(m.Target.Namespace)
+	ws, err := inv.WorkloadsSelected(m.Target.Namespace, sel)
 	if err != nil {
 		return fmt.Errorf("list workloads of namespace %s: %w", m.Target.Namespace, err)
 	}
 	seen := map[model.Probe]bool{}
 	for i := range ws {
-		if len(ws[i].PodLabels) == 0 || !sel.Matches(labels.Set(ws[i].PodLabels)) {
-			continue
-		}
 		m.Target.Workloads = append(m.Target.Workloads, ws[i])
 		for _, pb := range ws[i].Probes {
 			if !seen[pb] {
@@ -436,15 +433,11 @@ func resolveIdentities(inv Inventory, c *model.Caller, selected []model.Workload
 		if err != nil {
 			return nil // validation refuses a bad selector before
 		}
-		ws, err := inv.WorkloadsIn(c.Namespace)
+		ws, err := inv.WorkloadsSelected(c.Namespace, sel)
 		if err != nil {
 			return fmt.Errorf("list workloads of namespace %s: %w", c.Namespace, err)
 		}
-		for i := range ws {
-			if len(ws[i].PodLabels) > 0 && sel.Matches(labels.Set(ws[i].PodLabels)) {
-				selected = append(selected, ws[i])
-			}
-		}
+		selected = ws
 		if len(selected) == 0 {
 			c.MeshGaps = append(c.MeshGaps, "it selects the pods of no Deployment, StatefulSet or DaemonSet, so the ServiceAccounts its pods run as are unknown")
 			return nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -32,9 +33,10 @@ type Inventory interface {
 	// WorkloadsByServiceAccount returns the workloads of namespace whose pods run as
 	// serviceAccount, sorted by kind and name.
 	WorkloadsByServiceAccount(namespace, serviceAccount string) ([]Workload, error)
-	// WorkloadsIn returns every workload of namespace, sorted by kind and name: the
-	// compiler finds those whose pod template labels a Service or pod selector selects.
-	WorkloadsIn(namespace string) ([]Workload, error)
+	// WorkloadsSelected returns the workloads of namespace whose pod template has labels
+	// and sel matches them, sorted by kind and name: those a Service or pod selector
+	// selects.
+	WorkloadsSelected(namespace string, sel labels.Selector) ([]Workload, error)
 	// ServiceAccountExists says whether the ServiceAccount namespace/name exists.
 	ServiceAccountExists(namespace, name string) (bool, error)
 	// Namespace returns the Namespace name.

@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ztv1 "github.com/zerotrust-dev/zerotrust-operator/api/v1alpha1"
@@ -164,9 +165,15 @@ func (i *Inventory) WorkloadsByServiceAccount(namespace, serviceAccount string) 
 	return out, nil
 }
 
-// WorkloadsIn implements compiler.Inventory.
-func (i *Inventory) WorkloadsIn(namespace string) ([]compiler.Workload, error) {
-	return i.Workloads(namespace), nil
+// WorkloadsSelected implements compiler.Inventory.
+func (i *Inventory) WorkloadsSelected(namespace string, sel labels.Selector) ([]compiler.Workload, error) {
+	var out []compiler.Workload
+	for _, w := range i.Workloads(namespace) {
+		if len(w.PodLabels) > 0 && sel.Matches(labels.Set(w.PodLabels)) {
+			out = append(out, w)
+		}
+	}
+	return out, nil
 }
 
 // ServiceAccountExists implements compiler.Inventory. The "default" ServiceAccount exists
