@@ -224,20 +224,9 @@ func (wc *WorkloadCache) InNamespace(namespace string) ([]compiler.Workload, err
 // as they are and builds the compiler's view of the matches only.
 func (wc *WorkloadCache) Selected(namespace string, sel labels.Selector) ([]compiler.Workload, error) {
 	return wc.inNamespace(namespace, func(w *CachedWorkload) bool {
-		return len(w.labels) > 0 && sel.Matches((*podLabels)(w))
+		return len(w.labels) > 0 && sel.Matches((*apply.PairLabels)(&w.labels))
 	})
 }
-
-// podLabels are a cached workload's pod labels as labels.Labels, for a selector: a
-// conversion of the pointer, without a map or an allocation.
-type podLabels CachedWorkload
-
-func (l *podLabels) Has(key string) bool { _, ok := apply.PairsGet(l.labels, key); return ok }
-
-func (l *podLabels) Get(key string) string { v, _ := apply.PairsGet(l.labels, key); return v }
-
-// Lookup implements labels.Labels.
-func (l *podLabels) Lookup(key string) (string, bool) { return apply.PairsGet(l.labels, key) }
 
 // ByServiceAccount returns the workloads whose pods run as serviceAccount in namespace
 // (read-only, see Get), sorted by kind and name.

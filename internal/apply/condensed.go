@@ -75,7 +75,7 @@ func (c *Condensed) NetworkPolicy() *networkingv1.NetworkPolicy {
 func (c *Condensed) Label(key string) (string, bool) { return PairsGet(c.labels, key) }
 
 // LabelSet is c's labels for a label selector, without building their map.
-func (c *Condensed) LabelSet() labels.Labels { return pairLabels(c.labels) }
+func (c *Condensed) LabelSet() labels.Labels { return (*PairLabels)(&c.labels) }
 
 // DeepCopyObject implements runtime.Object. A cached object is never changed, so the copy
 // shares its labels' pairs (SetLabels replaces them) and copies the rest.
@@ -168,12 +168,13 @@ func PairsGet(pairs []string, key string) (string, bool) {
 	return "", false
 }
 
-// pairLabels are pairs (Pairs) as labels.Labels.
-type pairLabels []string
+// PairLabels are pairs (Pairs) as labels.Labels, for a label selector, without building
+// their map. Convert a pointer, (*PairLabels)(&pairs), and no allocation is made.
+type PairLabels []string
 
-func (p pairLabels) Has(key string) bool { _, ok := PairsGet(p, key); return ok }
+func (p *PairLabels) Has(key string) bool { _, ok := PairsGet(*p, key); return ok }
 
-func (p pairLabels) Get(key string) string { v, _ := PairsGet(p, key); return v }
+func (p *PairLabels) Get(key string) string { v, _ := PairsGet(*p, key); return v }
 
 // Lookup implements labels.Labels.
-func (p pairLabels) Lookup(key string) (string, bool) { return PairsGet(p, key) }
+func (p *PairLabels) Lookup(key string) (string, bool) { return PairsGet(*p, key) }
